@@ -1,0 +1,149 @@
+"""The composition root: the one place that wires collector, journal, API and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+
+import uvicorn
+from prometheus_client import CollectorRegistry, ProcessCollector
+
+from chargewatch import events as ev
+from chargewatch.api import create_api
+from chargewatch.authorization import Authorizer
+from chargewatch.config import Config
+from chargewatch.datadir import DataDirLock
+from chargewatch.journal import Journal
+from chargewatch.metrics import JournalMetrics, StateCollector
+from chargewatch.state import LiveState
+from collector.adapter import AdapterContext
+from collector.metrics import OcppMetrics
+from collector.server import OcppServer
+from collector.v16 import V16Adapter
+
+log = logging.getLogger(__name__)
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn inside our event loop: signals are ours to handle, not uvicorn's."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class App:
+    """A running ChargeWatch: OCPP endpoint, journal and HTTP API on one event loop."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.registry = CollectorRegistry()
+        self._lock = DataDirLock(config.data_dir)
+        self.journal: Journal | None = None
+        self.ocpp: OcppServer | None = None
+        self._http: _EmbeddedUvicorn | None = None
+        self._http_task: asyncio.Task[None] | None = None
+
+    @property
+    def ocpp_port(self) -> int:
+        assert self.ocpp is not None
+        return self.ocpp.port
+
+    @property
+    def http_port(self) -> int:
+        assert self._http is not None
+        return self._http.servers[0].sockets[0].getsockname()[1]
+
+    @property
+    def state(self) -> LiveState:
+        assert self.journal is not None
+        return self.journal.state
+
+    async def start(self) -> None:
+        self._lock.acquire()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        cfg = self.config
+        ProcessCollector(registry=self.registry)
+        self.journal = Journal(
+            cfg.data_dir / "chargewatch.db",
+            cfg.site_of(),
+            cfg.storage.journal_sync,
+            cfg.storage.message_log_retention_hours * 3600,
+            JournalMetrics(self.registry),
+        )
+        await self.journal.start()
+        await self._close_stale_connections()
+        self.registry.register(StateCollector(self.journal.state))
+        ctx = AdapterContext(
+            self.journal.state, Authorizer(cfg.ocpp.authorization), cfg.ocpp.heartbeat_interval
+        )
+        adapters = {V16Adapter.subprotocol: V16Adapter(ctx)}
+        self.ocpp = OcppServer(cfg.ocpp, adapters, self.journal, OcppMetrics(self.registry))
+        await self.ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
+        api = create_api(self.journal.state, self.registry, self._journal_ok)
+        self._http = _EmbeddedUvicorn(
+            uvicorn.Config(
+                api,
+                host=cfg.http.host,
+                port=cfg.http.port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+            )
+        )
+        self._http_task = asyncio.create_task(self._http.serve(), name="http")
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()  # re-raises why uvicorn could not start
+                raise RuntimeError(f"HTTP server could not listen on port {cfg.http.port}")
+            await asyncio.sleep(0.01)
+        log.info(
+            "OCPP endpoint ws://%s:%d%s/<chargePointId>, HTTP API http://%s:%d",
+            cfg.ocpp.host,
+            self.ocpp_port,
+            cfg.ocpp.path_prefix,
+            cfg.http.host,
+            self.http_port,
+        )
+
+    def _journal_ok(self) -> bool:
+        return self.journal is not None and self.journal.running
+
+    async def _close_stale_connections(self) -> None:
+        """Chargers still marked connected lost their socket when the last process died."""
+        assert self.journal is not None
+        stale = [c for c in self.journal.state.chargers.values() if c.connected]
+        if stale:
+            await self.journal.commit(
+                [
+                    ev.Disconnected(
+                        c.charger_id, c.last_seen or time.time(), None, "collector restarted"
+                    )
+                    for c in stale
+                ]
+            )
+            log.info("marked %d chargers disconnected after restart", len(stale))
+
+    async def stop(self) -> None:
+        """Stop accepting, close connections, flush the journal, release the data dir."""
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._http_task
+            self._http_task = None
+        if self.ocpp is not None:
+            await self.ocpp.stop()
+            self.ocpp = None
+        if self.journal is not None:
+            await self.journal.close()
+            self.journal = None
+        self._lock.release()

@@ -1,0 +1,201 @@
+"""`chargewatch` command line: run the collector, simulate a fleet, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from chargewatch import __version__
+from chargewatch.config import Config, ConfigError, load_config
+from chargewatch.datadir import DataDirBusy
+
+log = logging.getLogger("chargewatch")
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (0-65535)")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be > 0")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _add_server_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="chargewatch.yaml (default: built-in defaults)")
+    p.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--ocpp-port", type=_port, help="OCPP WebSocket port (default 9000)")
+    p.add_argument("--http-port", type=_port, help="HTTP API / metrics port (default 8000)")
+    p.add_argument("--data-dir", type=Path, help="where the journal lives (default ./var)")
+
+
+def _add_fleet_flags(p: argparse.ArgumentParser, chargers: int) -> None:
+    p.add_argument("--chargers", type=_count, default=chargers, help="number of chargers")
+    p.add_argument("--connectors", type=_count, default=2, help="connectors per charger")
+    p.add_argument(
+        "--meter-interval",
+        type=_positive_float,
+        default=10.0,
+        help="seconds between MeterValues during a session",
+    )
+    p.add_argument(
+        "--faults",
+        type=_rate,
+        default=0.05,
+        help="probability (0-1) that a session cycle injects a fault",
+    )
+    p.add_argument("--duration", type=_positive_float, help="stop after this many seconds")
+    p.add_argument("--seed", type=int, help="make the fleet deterministic")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chargewatch", description="Monitoring and alerting for OCPP charging networks."
+    )
+    parser.add_argument("--version", action="version", version=f"chargewatch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the collector (OCPP endpoint, journal, HTTP API)")
+    _add_server_flags(run)
+
+    sim = sub.add_parser("simulate", help="drive a fleet of simulated OCPP 1.6J chargers")
+    sim.add_argument(
+        "--url",
+        default="ws://127.0.0.1:9000/ocpp",
+        help="OCPP endpoint; the charger id is appended (default %(default)s)",
+    )
+    _add_fleet_flags(sim, chargers=10)
+
+    demo = sub.add_parser("demo", help="collector + 20 simulated chargers with faults, live")
+    _add_server_flags(demo)
+    _add_fleet_flags(demo, chargers=20)
+    demo.set_defaults(meter_interval=2.0, faults=0.15, seed=42)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The config file (or defaults) with command-line flags on top."""
+    config = load_config(args.config)
+    ocpp, http = {}, {}
+    if args.host is not None:
+        ocpp["host"] = http["host"] = args.host
+    if args.ocpp_port is not None:
+        ocpp["port"] = args.ocpp_port
+    if args.http_port is not None:
+        http["port"] = args.http_port
+    update: dict[str, object] = {
+        "ocpp": config.ocpp.model_copy(update=ocpp),
+        "http": config.http.model_copy(update=http),
+    }
+    if args.data_dir is not None:
+        update["data_dir"] = args.data_dir
+    return config.model_copy(update=update)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _run(config: Config) -> None:
+    from chargewatch.app import App
+
+    app = App(config)
+    await app.start()
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    print(
+        f"ChargeWatch {__version__}: OCPP ws://{config.ocpp.host}:{app.ocpp_port}"
+        f"{config.ocpp.path_prefix}/<chargePointId>  API http://{config.http.host}:"
+        f"{app.http_port}/docs  metrics http://{config.http.host}:{app.http_port}/metrics",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await app.stop()
+
+
+async def _simulate(args: argparse.Namespace) -> None:
+    from collector.simulator import FleetOptions, run_fleet
+
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    stats = await run_fleet(
+        FleetOptions(
+            url=args.url.rstrip("/"),
+            chargers=args.chargers,
+            connectors=args.connectors,
+            meter_interval=args.meter_interval,
+            faults=args.faults,
+            duration=args.duration,
+            seed=args.seed,
+        ),
+        stop,
+    )
+    print(stats.summary() if hasattr(stats, "summary") else stats)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "simulate":
+            _setup_logging("WARNING")
+            asyncio.run(_simulate(args))
+            return 0
+        config = config_from_args(args)
+        _setup_logging(config.log_level if args.command == "run" else "WARNING")
+        if args.command == "run":
+            asyncio.run(_run(config))
+        else:
+            from chargewatch.demo import run_demo
+
+            asyncio.run(run_demo(config, args))
+    except ConfigError as exc:
+        print(f"chargewatch: config error: {exc}", file=sys.stderr)
+        return 2
+    except DataDirBusy as exc:
+        print(f"chargewatch: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"chargewatch: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

@@ -1,0 +1,216 @@
+"""`chargewatch.yaml`: the one config file, its schema, and errors that name file, line and key.
+
+Every key is documented in docs/configuration.md. Strings may reference environment
+variables as `${NAME}` (or `${NAME:-default}`) so secrets never live in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(Exception):
+    """A config problem, phrased as `file:line: key: message`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.file, self.line, self.key, self.reason = file, line, key, message
+        where = file or "<config>"
+        if line is not None:
+            where += f":{line}"
+        super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuthorizationConfig(_Section):
+    mode: Literal["accept_all", "allow_list"] = "accept_all"
+    allow_list: list[str] = Field(default_factory=list)
+    # idTagInfo.status for a tag that is not on the allow-list
+    unknown_tag_status: Literal["Invalid", "Blocked"] = "Invalid"
+
+    @field_validator("allow_list")
+    @classmethod
+    def _tags_fit(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not 1 <= len(tag) <= 20:  # OCPP 1.6 IdToken is CiString20Type
+                raise ValueError(f"idTag {tag!r} must be 1 to 20 characters")
+        return tags
+
+
+class OcppConfig(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(9000, ge=0, le=65535)
+    path_prefix: str = "/ocpp"
+    heartbeat_interval: int = Field(300, ge=1, le=86400)
+    max_frame_bytes: int = Field(65536, ge=1024)
+    authorization: AuthorizationConfig = Field(default_factory=AuthorizationConfig)
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value.rstrip("/")
+
+
+class HttpConfig(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(8000, ge=0, le=65535)
+
+
+class StorageConfig(_Section):
+    # "full" fsyncs every group commit (survives power loss); "normal" survives a process crash.
+    journal_sync: Literal["full", "normal"] = "full"
+    message_log_retention_hours: float = Field(168, gt=0)
+
+
+class SiteConfig(_Section):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    chargers: list[str] = Field(default_factory=list)
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    timezone: str = "UTC"
+
+
+class Config(_Section):
+    data_dir: Path = Path("./var")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    ocpp: OcppConfig = Field(default_factory=OcppConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    sites: list[SiteConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_sites(self) -> Config:
+        seen: dict[str, str] = {}
+        ids = set()
+        for site in self.sites:
+            if site.id in ids:
+                raise ValueError(f"site id {site.id!r} appears twice")
+            ids.add(site.id)
+            for charger in site.chargers:
+                if charger in seen:
+                    raise ValueError(
+                        f"charger {charger!r} is in sites {seen[charger]!r} and {site.id!r}"
+                    )
+                seen[charger] = site.id
+        return self
+
+    def site_of(self) -> dict[str, str]:
+        """Charger id -> site id, for the chargers the config places in a site."""
+        return {c: s.id for s in self.sites for c in s.chargers}
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any, path: tuple[Any, ...], problems: list[tuple[tuple, str]]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, (*path, k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, (*path, i), problems) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            problems.append((path, f"environment variable {name} is not set"))
+            return ""
+
+        return _ENV_REF.sub(sub, value)
+    return value
+
+
+def _line_of(root: yaml.Node | None, path: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node at `path` (or its nearest existing parent)."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for part in path:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == str(part):
+                    child = value_node
+                    line = key_node.start_mark.line + 1
+                    break
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_config(text: str, file: str = "<config>") -> Config:
+    """Validate config text; raise ConfigError pointing at the offending line and key."""
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"invalid YAML: {problem}", file=file, line=mark.line + 1 if mark else None
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping of keys", file=file, line=1)
+    problems: list[tuple[tuple, str]] = []
+    data = _expand_env(data, (), problems)
+    if problems:
+        path, message = problems[0]
+        raise ConfigError(message, file=file, line=_line_of(root, path), key=_dotted(path))
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = tuple(p for p in err["loc"])
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (see docs/configuration.md)"
+        more = len(exc.errors()) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(
+            message, file=file, line=_line_of(root, path), key=_dotted(path) or None
+        ) from None
+
+
+def load_config(path: Path | None) -> Config:
+    """Read the config file, or return the built-in defaults when no file is given."""
+    if path is None:
+        return Config()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror}", file=str(path)) from None
+    return parse_config(text, file=str(path))

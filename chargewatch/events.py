@@ -1,0 +1,228 @@
+"""The version-free event model: what the collector journals and every consumer reads.
+
+Only the protocol adapters know OCPP 1.6J vs 2.0.1; everything downstream sees these
+types. Times are UTC epoch seconds (float) so they sort, subtract and serialise cheaply;
+`ts` is always the collector's receive time, `charger_ts` what the charger claimed.
+Values are in canonical units (W, Wh, A, V, degC, %, var, varh, VA, Hz).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+
+@dataclass(slots=True, frozen=True)
+class Sample:
+    """One sampled value of a meter reading, already normalised to a canonical unit."""
+
+    ts: float
+    measurand: str
+    value: float | None  # None when the value is signed data or otherwise not numeric
+    unit: str
+    phase: str | None = None
+    context: str | None = None
+    location: str | None = None
+    raw: str | None = None  # the original value when it could not be used as a number
+
+
+@dataclass(slots=True, frozen=True)
+class Event:
+    """Base of all events: which charger, and when the collector received it."""
+
+    kind: ClassVar[str] = "event"
+    charger_id: str
+    ts: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True, frozen=True)
+class Connected(Event):
+    kind: ClassVar[str] = "connected"
+    remote: str = ""
+    protocol: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class Disconnected(Event):
+    kind: ClassVar[str] = "disconnected"
+    code: int | None = None
+    reason: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class Booted(Event):
+    kind: ClassVar[str] = "booted"
+    vendor: str = ""
+    model: str = ""
+    serial_number: str | None = None
+    charge_box_serial_number: str | None = None
+    firmware_version: str | None = None
+    iccid: str | None = None
+    imsi: str | None = None
+    meter_type: str | None = None
+    meter_serial_number: str | None = None
+    reason: str | None = None
+    heartbeat_interval: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class HeartbeatReceived(Event):
+    kind: ClassVar[str] = "heartbeat"
+
+
+@dataclass(slots=True, frozen=True)
+class StatusReported(Event):
+    """A connector (or, for connector 0, the whole charger) reported its status."""
+
+    kind: ClassVar[str] = "status"
+    connector_id: int = 0
+    status: str = ""
+    error_code: str | None = None
+    info: str | None = None
+    vendor_id: str | None = None
+    vendor_error_code: str | None = None
+    fault_category: str | None = None
+    charger_ts: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class MeterValuesReported(Event):
+    kind: ClassVar[str] = "meter"
+    connector_id: int = 0
+    session_id: str | None = None
+    samples: tuple[Sample, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        # asdict() recurses through every sample; this is the hottest event, so build it directly.
+        return {
+            "charger_id": self.charger_id,
+            "ts": self.ts,
+            "connector_id": self.connector_id,
+            "session_id": self.session_id,
+            "samples": [
+                [s.ts, s.measurand, s.value, s.unit, s.phase, s.context, s.location, s.raw]
+                for s in self.samples
+            ],
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class Authorized(Event):
+    kind: ClassVar[str] = "authorized"
+    id_tag: str = ""
+    status: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class SessionStarted(Event):
+    kind: ClassVar[str] = "session_started"
+    session_id: str = ""
+    transaction_id: str = ""
+    connector_id: int = 0
+    id_tag: str | None = None
+    meter_start_wh: float | None = None
+    started_at: float = 0.0
+    reservation_id: int | None = None
+    auth_status: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class SessionStopped(Event):
+    kind: ClassVar[str] = "session_stopped"
+    session_id: str = ""
+    meter_stop_wh: float | None = None
+    stopped_at: float = 0.0
+    reason: str | None = None
+    id_tag: str | None = None
+    energy_wh: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class DataTransferred(Event):
+    kind: ClassVar[str] = "data_transfer"
+    vendor_id: str = ""
+    message_id: str | None = None
+    data: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class DiagnosticsStatusReported(Event):
+    kind: ClassVar[str] = "diagnostics_status"
+    status: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class FirmwareStatusReported(Event):
+    kind: ClassVar[str] = "firmware_status"
+    status: str = ""
+    request_id: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class LogStatusReported(Event):
+    kind: ClassVar[str] = "log_status"
+    status: str = ""
+    request_id: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class SecurityEventReported(Event):
+    kind: ClassVar[str] = "security_event"
+    type: str = ""
+    charger_ts: float | None = None
+    tech_info: str | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        Connected,
+        Disconnected,
+        Booted,
+        HeartbeatReceived,
+        StatusReported,
+        MeterValuesReported,
+        Authorized,
+        SessionStarted,
+        SessionStopped,
+        DataTransferred,
+        DiagnosticsStatusReported,
+        FirmwareStatusReported,
+        LogStatusReported,
+        SecurityEventReported,
+    )
+}
+
+
+def event_from_dict(kind: str, data: dict[str, Any]) -> Event:
+    """Rebuild an event read back from the journal."""
+    cls = EVENT_TYPES[kind]
+    if cls is MeterValuesReported:
+        data = dict(data)
+        data["samples"] = tuple(Sample(*row) for row in data["samples"])
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one handled OCPP call contributes to the journal, committed atomically."""
+
+    events: list[Event] = field(default_factory=list)
+    message: RawMessage | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class RawMessage:
+    """An entry of the raw message log (bounded retention, for forensics and retry dedup)."""
+
+    charger_id: str
+    ts: float
+    message_id: str | None
+    action: str | None
+    request: str
+    response: str | None
+    ok: bool

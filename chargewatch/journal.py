@@ -1,0 +1,155 @@
+"""Durable, group-committed journal: a charger gets its answer only after its events are on disk.
+
+Handlers call `await journal.commit(events, message)`. Events are applied to the live
+state at once and gathered into the open group; a single writer thread commits whole
+groups, so while one commit is running the next group fills up and throughput grows with
+load instead of paying one fsync per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chargewatch import events as ev
+from chargewatch import store
+from chargewatch.metrics import JournalMetrics
+from chargewatch.state import Insert, LiveState
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 600.0
+RESPONSES_PER_CHARGER = 64  # retried message ids answered from the raw message log
+
+
+class JournalError(RuntimeError):
+    """The journal could not persist a group; the caller must not acknowledge it."""
+
+
+@dataclass(slots=True)
+class _Group:
+    events: list[ev.Event] = field(default_factory=list)
+    upserts: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = field(default_factory=dict)
+    inserts: list[Insert] = field(default_factory=list)
+    messages: list[ev.RawMessage] = field(default_factory=list)
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+
+class Journal:
+    def __init__(
+        self,
+        path: Path,
+        site_of: dict[str, str] | None = None,
+        synchronous: str = "full",
+        message_retention_s: float = 7 * 86400,
+        metrics: JournalMetrics | None = None,
+    ) -> None:
+        self.path = path
+        self._db = store.open_db(path, synchronous)
+        self.state: LiveState = store.load_state(self._db, site_of)
+        self._retention = message_retention_s
+        self._metrics = metrics
+        self._group = _Group()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        self._last_prune = 0.0
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        self._writer = asyncio.create_task(self._run(), name="journal-writer")
+
+    @property
+    def running(self) -> bool:
+        """True while the writer accepts and commits groups."""
+        return self._writer is not None and not self._writer.done()
+
+    async def close(self) -> None:
+        """Commit what is pending, then stop the writer and close the database."""
+        self._closing = True
+        self._wake.set()
+        if self._writer is not None:
+            await self._writer
+        self._executor.shutdown(wait=True)
+        self._db.close()
+
+    # ---- writes ------------------------------------------------------------------------
+    def stage(self, events: list[ev.Event], message: ev.RawMessage | None = None) -> None:
+        """Apply events to the live state and add them to the open group (no waiting)."""
+        group = self._group
+        for event in events:
+            self.state.apply(event, group.upserts, group.inserts)
+            group.events.append(event)
+        if message is not None:
+            group.messages.append(message)
+        self._wake.set()
+
+    async def commit(self, events: list[ev.Event], message: ev.RawMessage | None = None) -> None:
+        """Stage events and wait until they are durable. Raises JournalError on failure."""
+        if self._closing and self._writer is not None and self._writer.done():
+            raise JournalError("journal is closed")
+        waiter = asyncio.get_running_loop().create_future()
+        self._group.waiters.append(waiter)
+        self.stage(events, message)
+        await waiter
+
+    async def recent_responses(self, charger_id: str) -> list[tuple[str, str]]:
+        """Successful answers recently sent to a charger (for retried message ids).
+
+        Runs on the writer thread: the connection is never used by two threads at once.
+        """
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, store.recent_responses, self._db, charger_id, RESPONSES_PER_CHARGER
+        )
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            group = self._group
+            if not (group.events or group.messages or group.waiters):
+                if self._closing:
+                    return
+                continue
+            self._group = _Group()
+            started = time.perf_counter()
+            try:
+                await loop.run_in_executor(self._executor, self._write, group)
+            except Exception as exc:
+                log.exception("journal commit of %d events failed", len(group.events))
+                if self._metrics:
+                    self._metrics.commit_errors.inc()
+                error = JournalError(f"journal commit failed: {exc}")
+                for waiter in group.waiters:
+                    if not waiter.done():
+                        waiter.set_exception(error)
+            else:
+                if self._metrics:
+                    self._metrics.observe(len(group.events), time.perf_counter() - started)
+                for waiter in group.waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+            if self._closing:
+                self._wake.set()  # drain whatever arrived during the last commit
+
+    def _write(self, group: _Group) -> None:
+        store.write(
+            self._db,
+            [store.encode_event(e) for e in group.events],
+            group.upserts.values(),
+            group.inserts,
+            group.messages,
+        )
+        now = time.time()
+        if now - self._last_prune > PRUNE_EVERY_S:
+            self._last_prune = now
+            pruned = store.prune_messages(self._db, now - self._retention)
+            if pruned:
+                log.info("pruned %d raw messages older than the retention bound", pruned)

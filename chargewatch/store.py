@@ -1,0 +1,197 @@
+"""The SQLite store under the data dir: the journal, the projections and the raw message log.
+
+The journal is the source of truth (append-only, one row per event, read by consumers
+from their own cursor); the projection tables are the current state and the histories
+that the API and reports read. Both are written in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from chargewatch import events as ev
+from chargewatch.state import (
+    TABLE_COLUMNS,
+    ChargerState,
+    ConnectorState,
+    Insert,
+    LiveState,
+    SessionState,
+)
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY, ts REAL NOT NULL, charger_id TEXT NOT NULL,
+    kind TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chargers (
+    charger_id TEXT PRIMARY KEY, vendor TEXT, model TEXT, serial_number TEXT,
+    charge_box_serial_number TEXT, firmware_version TEXT, iccid TEXT, imsi TEXT,
+    meter_type TEXT, meter_serial_number TEXT, heartbeat_interval INTEGER,
+    first_seen REAL, last_seen REAL, last_boot REAL, boot_count INTEGER NOT NULL DEFAULT 0,
+    connected INTEGER NOT NULL DEFAULT 0, connected_since REAL, protocol TEXT, remote TEXT,
+    firmware_status TEXT, diagnostics_status TEXT);
+CREATE TABLE IF NOT EXISTS connectors (
+    charger_id TEXT NOT NULL, connector_id INTEGER NOT NULL, status TEXT, error_code TEXT,
+    info TEXT, vendor_id TEXT, vendor_error_code TEXT, fault_category TEXT, since REAL,
+    updated REAL, charger_ts REAL, session_id TEXT,
+    PRIMARY KEY (charger_id, connector_id));
+CREATE TABLE IF NOT EXISTS status_history (
+    id INTEGER PRIMARY KEY, charger_id TEXT NOT NULL, connector_id INTEGER NOT NULL,
+    ts REAL NOT NULL, charger_ts REAL, status TEXT NOT NULL, error_code TEXT, info TEXT,
+    vendor_id TEXT, vendor_error_code TEXT, fault_category TEXT);
+CREATE INDEX IF NOT EXISTS status_history_by_connector
+    ON status_history (charger_id, connector_id, ts);
+CREATE TABLE IF NOT EXISTS connection_history (
+    id INTEGER PRIMARY KEY, charger_id TEXT NOT NULL, ts REAL NOT NULL, event TEXT NOT NULL,
+    remote TEXT, protocol TEXT, code INTEGER, reason TEXT);
+CREATE INDEX IF NOT EXISTS connection_history_by_charger ON connection_history (charger_id, ts);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY, transaction_id TEXT NOT NULL, charger_id TEXT NOT NULL,
+    connector_id INTEGER NOT NULL, id_tag TEXT, auth_status TEXT, meter_start_wh REAL,
+    meter_last_wh REAL, meter_stop_wh REAL, energy_wh REAL, started_at REAL, stopped_at REAL,
+    stop_reason TEXT, stop_id_tag TEXT, reservation_id INTEGER, received_at REAL,
+    updated_at REAL);
+CREATE INDEX IF NOT EXISTS sessions_by_charger ON sessions (charger_id, started_at);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY, charger_id TEXT NOT NULL, ts REAL NOT NULL, message_id TEXT,
+    action TEXT, request TEXT NOT NULL, response TEXT, ok INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_by_charger ON messages (charger_id, id);
+CREATE INDEX IF NOT EXISTS messages_by_ts ON messages (ts);
+"""
+
+_INSERTS = {
+    "status_history": "INSERT INTO status_history (charger_id, connector_id, ts, charger_ts, "
+    "status, error_code, info, vendor_id, vendor_error_code, fault_category) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?)",
+    "connection_history": "INSERT INTO connection_history (charger_id, ts, event, remote, "
+    "protocol, code, reason) VALUES (?,?,?,?,?,?,?)",
+}
+_UPSERTS = {
+    table: f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) "
+    f"VALUES ({', '.join('?' * len(cols))})"
+    for table, cols in TABLE_COLUMNS.items()
+}
+_UPSERTS["sessions_stub"] = _UPSERTS["sessions"].replace("OR REPLACE", "OR IGNORE")
+_UPSERTS["meta"] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+_JOURNAL_INSERT = "INSERT INTO journal (ts, charger_id, kind, data) VALUES (?,?,?,?)"
+_MESSAGE_INSERT = (
+    "INSERT INTO messages (charger_id, ts, message_id, action, request, response, ok) "
+    "VALUES (?,?,?,?,?,?,?)"
+)
+
+
+def open_db(path: Path, synchronous: str = "full") -> sqlite3.Connection:
+    """Open (creating if needed) the store in WAL mode."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.executescript(SCHEMA)
+    version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    if version is None:
+        conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    elif int(version[0]) > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"{path} was written by a newer ChargeWatch (schema {version[0]}, "
+            f"this one knows {SCHEMA_VERSION})"
+        )
+    return conn
+
+
+def encode_event(event: ev.Event) -> tuple[float, str, str, str]:
+    return (
+        event.ts,
+        event.charger_id,
+        event.kind,
+        json.dumps(event.to_dict(), separators=(",", ":")),
+    )
+
+
+def write(
+    conn: sqlite3.Connection,
+    journal_rows: list[tuple[float, str, str, str]],
+    upserts: Iterable[tuple[str, tuple[Any, ...]]],
+    inserts: list[Insert],
+    messages: list[ev.RawMessage],
+) -> None:
+    """Write one group commit: journal rows, projection rows and raw messages, atomically."""
+    cur = conn.cursor()
+    cur.execute("BEGIN IMMEDIATE")
+    try:
+        cur.executemany(_JOURNAL_INSERT, journal_rows)
+        for table, row in upserts:
+            cur.execute(_UPSERTS[table], row)
+        for table, row in inserts:
+            cur.execute(_INSERTS[table], row)
+        if messages:
+            cur.executemany(
+                _MESSAGE_INSERT,
+                [
+                    (m.charger_id, m.ts, m.message_id, m.action, m.request, m.response, int(m.ok))
+                    for m in messages
+                ],
+            )
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+
+
+def prune_messages(conn: sqlite3.Connection, older_than: float) -> int:
+    """Drop raw messages older than the retention bound; returns how many went."""
+    return conn.execute("DELETE FROM messages WHERE ts < ?", (older_than,)).rowcount
+
+
+def _load(conn: sqlite3.Connection, cls: type, table: str, where: str = "") -> Iterator[Any]:
+    cols = TABLE_COLUMNS[table]
+    for row in conn.execute(f"SELECT {', '.join(cols)} FROM {table} {where}"):
+        yield cls(**dict(zip(cols, row, strict=True)))
+
+
+def load_state(conn: sqlite3.Connection, site_of: dict[str, str] | None = None) -> LiveState:
+    """Rebuild the live state from the projection tables (at start-up)."""
+    state = LiveState(site_of)
+    for charger in _load(conn, ChargerState, "chargers"):
+        charger.connected = bool(charger.connected)
+        charger.site = (site_of or {}).get(charger.charger_id)
+        state.chargers[charger.charger_id] = charger
+    for conn_state in _load(conn, ConnectorState, "connectors"):
+        state.charger(conn_state.charger_id).connectors[conn_state.connector_id] = conn_state
+    for session in _load(conn, SessionState, "sessions", "WHERE stopped_at IS NULL"):
+        state.sessions[session.session_id] = session
+        charger = state.charger(session.charger_id)
+        key = (session.connector_id, session.id_tag, session.started_at, session.meter_start_wh)
+        charger.recent_starts[key] = session.session_id
+    row = conn.execute("SELECT value FROM meta WHERE key='next_transaction_id'").fetchone()
+    if row is not None:
+        state.next_transaction_id = int(row[0])
+    return state
+
+
+def recent_responses(
+    conn: sqlite3.Connection, charger_id: str, limit: int
+) -> list[tuple[str, str]]:
+    """The last successful (message id, response) pairs of a charger, oldest first."""
+    rows = conn.execute(
+        "SELECT message_id, response FROM messages WHERE charger_id=? AND ok=1 "
+        "AND message_id IS NOT NULL ORDER BY id DESC LIMIT ?",
+        (charger_id, limit),
+    ).fetchall()
+    return list(reversed(rows))
+
+
+def read_journal(
+    conn: sqlite3.Connection, after: int = 0, limit: int = 1000
+) -> list[tuple[int, ev.Event]]:
+    """Events after a cursor, for consumers that follow the journal."""
+    rows = conn.execute(
+        "SELECT seq, kind, data FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+    ).fetchall()
+    return [(seq, ev.event_from_dict(kind, json.loads(data))) for seq, kind, data in rows]

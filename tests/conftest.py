@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chargewatch.app import App
+from chargewatch.config import Config, parse_config
+
+
+def make_config(data_dir: Path, yaml_text: str = "", **top: Any) -> Config:
+    """A config on loopback with ephemeral ports, from optional YAML text."""
+    config = parse_config(yaml_text) if yaml_text else Config()
+    return config.model_copy(
+        update={
+            "data_dir": data_dir,
+            "ocpp": config.ocpp.model_copy(update={"host": "127.0.0.1", "port": 0}),
+            "http": config.http.model_copy(update={"host": "127.0.0.1", "port": 0}),
+            **top,
+        }
+    )
+
+
+@pytest.fixture
+async def start_app(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Start Apps (real servers on loopback); each is stopped at the end of the test."""
+    apps: list[App] = []
+
+    async def start(yaml_text: str = "", data_dir: Path | None = None) -> App:
+        app = App(make_config(data_dir or tmp_path / "data", yaml_text))
+        await app.start()
+        apps.append(app)
+        return app
+
+    yield start
+    for app in reversed(apps):
+        await app.stop()
+
+
+@pytest.fixture
+async def app(start_app: Callable[..., Any]) -> App:
+    return await start_app()
+
+
+@pytest.fixture
+async def http(app: App) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}") as client:
+        yield client
