@@ -1,0 +1,86 @@
+"""The public dataclasses of the simulator: what the CLI passes in and what it gets back.
+
+Kept in their own module so the pure planner and the async executor share them without an
+import cycle.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FleetOptions:
+    """What the CLI asks of the simulated fleet; every field has a demo-friendly default."""
+
+    url: str  # e.g. "ws://127.0.0.1:9000/ocpp"; the charger id is appended as "/<id>"
+    chargers: int = 10
+    connectors: int = 2
+    meter_interval: float = 10.0  # seconds between MeterValues during a session (= one plan tick)
+    faults: float = 0.05  # probability that a session cycle injects a fault (0..1)
+    duration: float | None = None  # stop after this many seconds (None = until cancelled/stopped)
+    seed: int | None = None  # deterministic when set
+    id_prefix: str = "SIM-"  # charger ids SIM-0001, SIM-0002, ...
+    password: str | None = None  # reserved for HTTP Basic (security profile 1); not used yet
+
+    def validate(self) -> None:
+        """Fail early with a clear message instead of deep inside a charger task."""
+        if self.chargers < 0:
+            raise ValueError("chargers must be >= 0")
+        if self.connectors < 1:
+            raise ValueError("connectors must be >= 1")
+        if not self.meter_interval > 0:
+            raise ValueError("meter_interval must be > 0")
+        if not 0.0 <= self.faults <= 1.0:
+            raise ValueError("faults must be a probability between 0 and 1")
+        if self.duration is not None and self.duration < 0:
+            raise ValueError("duration must be >= 0")
+
+    def charger_id(self, index: int) -> str:
+        """Charger ids are 1-based so SIM-0001 is the first charger, as operators number them."""
+        return f"{self.id_prefix}{index:04d}"
+
+
+@dataclass
+class FleetStats:
+    """Running totals of a fleet run; updated live, so a demo can print them while it runs."""
+
+    seed: int | None = None  # the seed actually used (drawn at random when none was given)
+    calls: Counter[str] = field(default_factory=Counter)  # calls sent and answered, per action
+    call_errors: Counter[str] = field(default_factory=Counter)  # CallErrors received, per action
+    timeouts: int = 0  # calls the central system never answered
+    sessions_started: int = 0  # StartTransaction answered with a transaction id
+    sessions_completed: int = 0  # StopTransaction answered (any stop reason)
+    faults: Counter[str] = field(default_factory=Counter)  # injected faults, per kind
+    reconnects: int = 0  # connections re-opened after the first (planned or not)
+    connect_failures: int = 0  # connection attempts that failed (retried with backoff)
+    connected: int = 0  # chargers with an open WebSocket right now
+    errors: int = 0  # unexpected exceptions inside a charger (logged, the charger goes on)
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def total_call_errors(self) -> int:
+        return sum(self.call_errors.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-friendly summary (counters as dicts, totals included)."""
+        return {
+            "seed": self.seed,
+            "calls": dict(self.calls),
+            "total_calls": self.total_calls,
+            "call_errors": dict(self.call_errors),
+            "total_call_errors": self.total_call_errors,
+            "timeouts": self.timeouts,
+            "sessions_started": self.sessions_started,
+            "sessions_completed": self.sessions_completed,
+            "faults": dict(self.faults),
+            "reconnects": self.reconnects,
+            "connect_failures": self.connect_failures,
+            "connected": self.connected,
+            "errors": self.errors,
+        }
