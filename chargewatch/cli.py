@@ -8,7 +8,9 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from chargewatch import __version__
 from chargewatch.config import Config, ConfigError, load_config
@@ -121,6 +123,16 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop where it is installed (it cuts per-message overhead), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def _stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -172,16 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "simulate":
             _setup_logging("WARNING")
-            asyncio.run(_simulate(args))
+            _run_loop(_simulate(args))
             return 0
         config = config_from_args(args)
         _setup_logging(config.log_level if args.command == "run" else "WARNING")
         if args.command == "run":
-            asyncio.run(_run(config))
+            _run_loop(_run(config))
         else:
             from chargewatch.demo import run_demo
 
-            asyncio.run(run_demo(config, args))
+            _run_loop(run_demo(config, args))
     except ConfigError as exc:
         print(f"chargewatch: config error: {exc}", file=sys.stderr)
         return 2

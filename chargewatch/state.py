@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 from chargewatch import events as ev
@@ -21,10 +22,6 @@ Insert = tuple[str, tuple[Any, ...]]
 
 RECENT_SESSION_KEYS = 64  # per charger: StartTransaction retries are matched against these
 RECENTLY_CLOSED = 4096  # session ids whose repeated StopTransaction is recognised
-
-
-def _row(obj: Any) -> tuple[Any, ...]:
-    return tuple(getattr(obj, f.name) for f in fields(obj) if f.metadata.get("persist", True))
 
 
 MEMORY_ONLY = {"persist": False}  # field metadata: lives in memory, never written to the store
@@ -115,11 +112,32 @@ class SessionState:
         return self.stopped_at is None
 
 
+def _persisted(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if f.metadata.get("persist", True))
+
+
+def _persisted(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if f.metadata.get("persist", True))
+
+
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "chargers": tuple(f.name for f in fields(ChargerState) if f.metadata.get("persist", True)),
-    "connectors": tuple(f.name for f in fields(ConnectorState) if f.metadata.get("persist", True)),
-    "sessions": tuple(f.name for f in fields(SessionState)),
+    "chargers": _persisted(ChargerState),
+    "connectors": _persisted(ConnectorState),
+    "sessions": _persisted(SessionState),
 }
+# A row snapshot is one C-level call per entity (this runs for every event).
+_ROW_GETTERS = {
+    cls: attrgetter(*TABLE_COLUMNS[table])
+    for cls, table in (
+        (ChargerState, "chargers"),
+        (ConnectorState, "connectors"),
+        (SessionState, "sessions"),
+    )
+}
+
+
+def _row(obj: Any) -> tuple[Any, ...]:
+    return _ROW_GETTERS[type(obj)](obj)
 
 
 class LiveState:

@@ -88,6 +88,11 @@ class SchemaSet:
                 extra = sorted(k for k in exc.value if k not in known)
                 where = f"{path}: " if path else ""
                 message = f"{where}field(s) not in the schema: {', '.join(extra)}"
+            if kind == UNKNOWN_FIELD and isinstance(exc.value, dict):
+                known = (exc.definition or {}).get("properties", {})
+                extra = sorted(k for k in exc.value if k not in known)
+                where = f"{path}: " if path else ""
+                message = f"{where}field(s) not in the schema: {', '.join(extra)}"
             if kind == MISSING and isinstance(exc.rule_definition, list):
                 missing = [
                     k
