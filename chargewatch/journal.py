@@ -148,7 +148,7 @@ class Journal:
             group.messages,
         )
         now = time.time()
-        if now - self._last_prune > PRUNE_EVERY_S:
+        if now - self._last_prune > min(PRUNE_EVERY_S, self._retention / 4):
             self._last_prune = now
             pruned = store.prune_messages(self._db, now - self._retention)
             if pruned:

@@ -72,7 +72,7 @@ def _recover_id(text: str) -> tuple[int | None, str | None]:
 def parse(text: str) -> Call | CallResult | CallError:
     try:
         frame = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         mtype, mid = _recover_id(text)
         raise FrameError(
             INVALID_JSON, f"frame is not valid JSON: {exc}", mid, answerable=mtype == CALL

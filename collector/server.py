@@ -244,6 +244,10 @@ class OcppServer:
                 answer = framing.call_error(
                     mid, result, "the message could not be stored; send it again later"
                 )
+            except Exception:
+                log.exception("%s: failed to record %s %s", cid, action, mid)
+                result = "InternalError"
+                answer = framing.call_error(mid, result, f"internal error while storing {action}")
             else:
                 charger.remember(mid, answer)
         if result != "ok":

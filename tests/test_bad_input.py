@@ -55,6 +55,7 @@ async def test_broken_frames_with_recoverable_id_get_call_error(app: App, frame,
     [
         ("hello", "invalid_json"),
         ('{"not": "an array"}', "not_array"),
+        ("[" * 60000, "invalid_json"),  # nesting deep enough to exhaust the parser's recursion
         ("[]", "bad_structure"),
         ("[2]", "bad_structure"),
         ('[3,"never-sent",{}]', None),  # a CallResult for no call of ours
@@ -70,8 +71,15 @@ async def test_unanswerable_frames_are_logged_and_counted(app: App, frame, reaso
         assert metric(text, f'chargewatch_ocpp_bad_frames_total{{reason="{reason}"}}') == 1
     else:
         assert metric(text, "chargewatch_ocpp_unexpected_responses_total") == 1
-    logged = db_rows(app.config.data_dir, "SELECT request, ok FROM messages WHERE ok=0")
-    assert (frame, 0) in logged if reason else True
+    if reason:  # the frame is kept in the raw message log (first 4 KiB) for forensics
+        logged = db_rows(app.config.data_dir, "SELECT request, ok FROM messages WHERE ok=0")
+        assert (frame[:4096], 0) in logged
+
+
+async def test_unknown_fields_are_named(app: App) -> None:
+    async with raw_charger(app.ocpp_port, "CP-UF") as ws:
+        answer = await call(ws, "BootNotification", {**BOOT, "colour": "red", "age": 3})
+    assert answer[2:4] == ["FormationViolation", "field(s) not in the schema: age, colour"]
 
 
 async def test_message_id_longer_than_36_characters(app: App) -> None:

@@ -8,11 +8,13 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from helpers import NOW, call, db_rows, eventually, free_port, raw_charger
 
@@ -122,6 +124,65 @@ async def test_new_start_on_busy_connector_supersedes_and_repeated_stop_is_ignor
     ]
 
 
+async def test_a_failed_commit_answers_internal_error_and_loses_nothing_else(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk failure during one group commit: its chargers get InternalError (and retry);
+    the writer carries on and later commits are stored."""
+    from chargewatch import store
+
+    real_write = store.write
+    failures = []
+
+    def failing_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_write(*args, **kwargs)
+
+    async with raw_charger(app.ocpp_port, "CP-IO") as ws:
+        await call(ws, "Heartbeat", {})
+        monkeypatch.setattr(store, "write", failing_once)
+        answer = await call(
+            ws,
+            "StatusNotification",
+            {"connectorId": 1, "errorCode": "NoError", "status": "Charging"},
+            message_id="s-1",
+        )
+        assert answer[2:4] == [
+            "InternalError",
+            "the message could not be stored; send it again later",
+        ]
+        # the charger retries the same message: now it is processed and stored
+        retry = await call(
+            ws,
+            "StatusNotification",
+            {"connectorId": 1, "errorCode": "NoError", "status": "Charging"},
+            message_id="s-1",
+        )
+        assert retry == [3, "s-1", {}]
+    assert db_rows(app.config.data_dir, "SELECT status FROM status_history") == [("Charging",)]
+    async with httpx.AsyncClient() as client:
+        health = (await client.get(f"http://127.0.0.1:{app.http_port}/healthz")).json()
+        text = (await client.get(f"http://127.0.0.1:{app.http_port}/metrics")).text
+    assert health["journal"] == "ok"
+    assert "chargewatch_journal_commit_errors_total 1.0" in text
+
+
+async def test_raw_message_log_is_pruned_after_its_retention(start_app) -> None:
+    app: App = await start_app("storage:\n  message_log_retention_hours: 0.0003\n")  # ~1 s
+    async with raw_charger(app.ocpp_port, "CP-LOG") as ws:
+        await call(ws, "Heartbeat", {}, message_id="old")
+        await asyncio.sleep(1.5)
+        await call(ws, "Heartbeat", {}, message_id="new")  # its commit runs the pruning
+    rows = db_rows(app.config.data_dir, "SELECT message_id FROM messages")
+    assert rows == [("new",)]
+    # the journal itself is never pruned
+    assert db_rows(app.config.data_dir, "SELECT COUNT(*) FROM journal WHERE kind='heartbeat'") == [
+        (2,)
+    ]
+
+
 def _spawn(data_dir: Path, ocpp_port: int, http_port: int) -> subprocess.Popen:
     return subprocess.Popen(
         [
@@ -211,8 +272,6 @@ async def test_kill_9_loses_nothing_that_was_acknowledged(tmp_path: Path) -> Non
             stored = {int(json.loads(d)["samples"][0][2]) for (d,) in rows}
             assert set(values) <= stored, cid
         # the open sessions survived, and the chargers are no longer marked connected
-        import httpx
-
         async with httpx.AsyncClient() as client:
             body = (await client.get(f"http://127.0.0.1:{http_port}/api/v1/chargers")).json()
         by_id = {c["charger_id"]: c for c in body["chargers"]}
