@@ -126,15 +126,16 @@ async def run_demo(config: Config, args: argparse.Namespace) -> None:
         while not fleet.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(fleet), SUMMARY_EVERY_S)
-            print(summary(app.state, db, started), flush=True)
+            if not fleet.done():
+                print(summary(app.state, db, started), flush=True)
         stats = fleet.result()
     finally:
         stop.set()
         with contextlib.suppress(Exception):
             await fleet
         await app.stop()
-        print(summary_after_stop(config, started), flush=True)
         db.close()
+    print(summary_after_stop(config, started), flush=True)
     print(
         f"Simulator: {stats.total_calls} calls answered, {stats.sessions_completed} sessions "
         f"completed, faults injected {dict(stats.faults) or 'none'}, "
@@ -144,12 +145,23 @@ async def run_demo(config: Config, args: argparse.Namespace) -> None:
 
 
 def summary_after_stop(config: Config, started: float) -> str:
+    """Totals of this run, read back from the store after everything was flushed."""
     db = sqlite3.connect(config.data_dir / "chargewatch.db")
     try:
         events = db.execute("SELECT COUNT(*) FROM journal WHERE ts >= ?", (started,)).fetchone()[0]
+        sessions, energy_wh = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(COALESCE(energy_wh, meter_last_wh - meter_start_wh)),"
+            " 0) FROM sessions WHERE received_at >= ?",
+            (started,),
+        ).fetchone()
+        faults = db.execute(
+            "SELECT COUNT(*) FROM status_history WHERE fault_category IS NOT NULL AND ts >= ?",
+            (started,),
+        ).fetchone()[0]
     finally:
         db.close()
     return (
-        f"Stopped cleanly: every connection closed, {events} events of this run journaled "
-        f"in {config.data_dir / 'chargewatch.db'}."
+        f"Stopped cleanly: every connection closed and journaled. This run: {events} events, "
+        f"{sessions} sessions, {energy_wh / 1000:.1f} kWh, {faults} fault reports, stored in "
+        f"{config.data_dir / 'chargewatch.db'}."
     )
