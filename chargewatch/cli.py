@@ -5,18 +5,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
+import time
+from collections import Counter
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chargewatch import __version__
 from chargewatch.config import Config, ConfigError, load_config
 from chargewatch.datadir import DataDirBusy
 
+if TYPE_CHECKING:
+    from collector.simulator import FleetOptions
+
 log = logging.getLogger("chargewatch")
+PROGRESS_EVERY_S = 10.0
 
 
 def _port(text: str) -> int:
@@ -159,24 +166,43 @@ async def _run(config: Config) -> None:
         await app.stop()
 
 
+def fleet_options(args: argparse.Namespace, url: str) -> FleetOptions:
+    """The simulator's options from the fleet flags shared by `simulate` and `demo`."""
+    from collector.simulator import FleetOptions
+
+    return FleetOptions(
+        url=url.rstrip("/"),
+        chargers=args.chargers,
+        connectors=args.connectors,
+        meter_interval=args.meter_interval,
+        faults=args.faults,
+        duration=args.duration,
+        seed=args.seed,
+    )
+
+
 async def _simulate(args: argparse.Namespace) -> None:
-    from collector.simulator import FleetOptions, run_fleet
+    from collector.simulator import run_fleet
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    stats = await run_fleet(
-        FleetOptions(
-            url=args.url.rstrip("/"),
-            chargers=args.chargers,
-            connectors=args.connectors,
-            meter_interval=args.meter_interval,
-            faults=args.faults,
-            duration=args.duration,
-            seed=args.seed,
-        ),
-        stop,
-    )
-    print(stats.summary() if hasattr(stats, "summary") else stats)
+    options = fleet_options(args, args.url)
+    seen: Counter[str] = Counter()
+    fleet = asyncio.create_task(run_fleet(options, stop, lambda _id, kind, _d: seen.update([kind])))
+    started = time.monotonic()
+    while not fleet.done():  # a progress line on stderr every few seconds
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(fleet), PROGRESS_EVERY_S)
+        if not fleet.done():
+            print(
+                f"[{time.monotonic() - started:4.0f} s] connected "
+                f"{seen['connected'] - seen['disconnected']}/{options.chargers}, sessions "
+                f"started {seen['session_started']}, completed {seen['session_completed']}, "
+                f"faults {seen['fault']}, CallErrors {seen['call_error']}",
+                file=sys.stderr,
+                flush=True,
+            )
+    print(json.dumps(fleet.result().as_dict(), indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:

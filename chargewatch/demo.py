@@ -16,10 +16,11 @@ from collections import Counter
 from pathlib import Path
 
 from chargewatch.app import App
+from chargewatch.cli import fleet_options
 from chargewatch.config import Config
 from chargewatch.faults import CHARGEX_CODES, chargex_code
 from chargewatch.state import LiveState
-from collector.simulator import FleetOptions, run_fleet
+from collector.simulator import run_fleet
 
 SUMMARY_EVERY_S = 5.0
 DEMO_HEARTBEAT_S = 30  # short, so heartbeats show up in a few minutes of demo
@@ -107,20 +108,7 @@ async def run_demo(config: Config, args: argparse.Namespace) -> None:
         flush=True,
     )
     started = time.time()
-    fleet = asyncio.create_task(
-        run_fleet(
-            FleetOptions(
-                url=ocpp_url,
-                chargers=args.chargers,
-                connectors=args.connectors,
-                meter_interval=args.meter_interval,
-                faults=args.faults,
-                duration=args.duration,
-                seed=args.seed,
-            ),
-            stop,
-        )
-    )
+    fleet = asyncio.create_task(run_fleet(fleet_options(args, ocpp_url), stop))
     db = sqlite3.connect(f"file:{config.data_dir / 'chargewatch.db'}?mode=ro", uri=True)
     try:
         while not fleet.done():

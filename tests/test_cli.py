@@ -152,3 +152,31 @@ def test_demo_prints_urls_and_summaries_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
         assert db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] > 0
     finally:
         db.close()
+
+
+async def test_simulate_command_drives_the_collector_and_prints_its_totals(app) -> None:
+    import asyncio
+    import json
+
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        "simulate",
+        "--url",
+        f"ws://127.0.0.1:{app.ocpp_port}/ocpp",
+        "--chargers",
+        "2",
+        "--duration",
+        "3",
+        "--meter-interval",
+        "0.1",
+        "--seed",
+        "5",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    totals = json.loads(out)
+    assert totals["seed"] == 5 and totals["total_calls"] > 10
+    assert totals["total_call_errors"] == 0
+    assert set(app.state.chargers) == {"SIM-0001", "SIM-0002"}
