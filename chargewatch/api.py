@@ -150,6 +150,11 @@ class Problem(BaseModel):
 def create_api(
     state: LiveState, registry: CollectorRegistry, journal_ok: Callable[[], bool]
 ) -> FastAPI:
+    """The HTTP API over the live state.
+
+    State endpoints are `async def`: they run on the event loop that mutates the state, so
+    they never see it half-changed.
+    """
     api = FastAPI(
         title="ChargeWatch",
         version=__version__,
@@ -159,7 +164,7 @@ def create_api(
     @api.get(
         "/healthz", response_model=Health, tags=["operations"], responses={503: {"model": Health}}
     )
-    def healthz(response: Response) -> Health:
+    async def healthz(response: Response) -> Health:
         """Liveness: the process serves and the journal writer is running."""
         ok = journal_ok()
         if not ok:
@@ -175,10 +180,12 @@ def create_api(
     @api.get("/metrics", tags=["operations"], response_class=Response)
     def metrics() -> Response:
         """Prometheus exposition of every ChargeWatch metric (see docs/metrics.md)."""
+        # A plain def: FastAPI runs it in a worker thread, so rendering a large fleet never
+        # stalls the OCPP event loop; the state collector iterates over snapshots (list()).
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @api.get("/api/v1/chargers", response_model=ChargerList, tags=["chargers"])
-    def list_chargers(
+    async def list_chargers(
         site: str | None = Query(None, description="only chargers of this site"),
         connected: bool | None = Query(None, description="only (dis)connected chargers"),
     ) -> ChargerList:
@@ -197,7 +204,7 @@ def create_api(
         tags=["chargers"],
         responses={404: {"model": Problem}},
     )
-    def get_charger(charger_id: str) -> ChargerOut:
+    async def get_charger(charger_id: str) -> ChargerOut:
         """One charger: identity, connection, each connector's status and open session."""
         ch = state.chargers.get(charger_id)
         if ch is None:

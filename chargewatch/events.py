@@ -8,7 +8,7 @@ Values are in canonical units (W, Wh, A, V, degC, %, var, varh, VA, Hz).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
 
@@ -205,14 +205,6 @@ def event_from_dict(kind: str, data: dict[str, Any]) -> Event:
         data["samples"] = tuple(Sample(*row) for row in data["samples"])
     names = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass(slots=True)
-class Batch:
-    """What one handled OCPP call contributes to the journal, committed atomically."""
-
-    events: list[Event] = field(default_factory=list)
-    message: RawMessage | None = None
 
 
 @dataclass(slots=True, frozen=True)

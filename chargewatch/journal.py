@@ -14,12 +14,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from chargewatch import events as ev
 from chargewatch import store
 from chargewatch.metrics import JournalMetrics
-from chargewatch.state import Insert, LiveState
+from chargewatch.state import Insert, LiveState, Upserts
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ class JournalError(RuntimeError):
 @dataclass(slots=True)
 class _Group:
     events: list[ev.Event] = field(default_factory=list)
-    upserts: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = field(default_factory=dict)
+    upserts: Upserts = field(default_factory=dict)
     inserts: list[Insert] = field(default_factory=list)
     messages: list[ev.RawMessage] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)

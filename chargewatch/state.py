@@ -15,10 +15,10 @@ from typing import Any
 
 from chargewatch import events as ev
 
-# (table, row) upserts keyed by primary key so a batch writes each row once, and
-# (table, row) inserts for history tables.
-Upsert = tuple[str, tuple[Any, ...], tuple[Any, ...]]  # (table, primary key, full row)
-Insert = tuple[str, tuple[Any, ...]]
+# Rows that persist applied events: upserts keyed by (table, primary key...) so a group
+# commit writes each row once, whatever number of events touched it, and history inserts.
+Upserts = dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]]  # key -> (table, full row)
+Insert = tuple[str, tuple[Any, ...]]  # (history table, row)
 
 RECENT_SESSION_KEYS = 64  # per charger: StartTransaction retries are matched against these
 RECENTLY_CLOSED = 4096  # session ids whose repeated StopTransaction is recognised
@@ -172,7 +172,7 @@ class LiveState:
         return txid
 
     # ---- writes ------------------------------------------------------------------------
-    def apply(self, event: ev.Event, upserts: dict, inserts: list[Insert]) -> None:
+    def apply(self, event: ev.Event, upserts: Upserts, inserts: list[Insert]) -> None:
         """Apply one event; add the rows that persist it to `upserts` / `inserts`."""
         charger = self.charger(event.charger_id)
         if charger.first_seen is None:

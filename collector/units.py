@@ -25,7 +25,6 @@ _LINEAR: dict[str, tuple[str, float]] = {
     "Hertz": ("Hz", 1.0),
     "Celsius": ("degC", 1.0),
     "Celcius": ("degC", 1.0),  # misspelling that the OCPP 1.6 schema itself allows
-    "deg C": ("degC", 1.0),
 }
 
 _DEFAULT_UNIT_BY_PREFIX: tuple[tuple[str, str], ...] = (
