@@ -297,3 +297,22 @@ async def test_second_process_on_the_same_data_dir_refuses(tmp_path: Path) -> No
     finally:
         first.send_signal(signal.SIGINT)
         assert first.wait(15) == 0  # Ctrl-C is a clean stop
+
+
+async def test_a_new_connection_replaces_the_open_one_for_the_same_charger(app: App) -> None:
+    async with raw_charger(app.ocpp_port, "CP-TWICE") as first:
+        await call(first, "Heartbeat", {})
+        async with raw_charger(app.ocpp_port, "CP-TWICE") as second:
+            await call(second, "Heartbeat", {})
+            await first.wait_closed()
+            assert (first.close_code, first.close_reason) == (1000, "replaced by a new connection")
+            await asyncio.sleep(0.1)
+            assert app.state.chargers["CP-TWICE"].connected  # the replaced one did not count
+        await eventually(lambda: not app.state.chargers["CP-TWICE"].connected)
+    kinds = [
+        k
+        for (k,) in db_rows(
+            app.config.data_dir, "SELECT kind FROM journal WHERE charger_id='CP-TWICE' ORDER BY seq"
+        )
+    ]
+    assert kinds == ["connected", "heartbeat", "connected", "heartbeat", "disconnected"]
