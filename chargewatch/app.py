@@ -22,6 +22,7 @@ from chargewatch.state import LiveState
 from collector.adapter import AdapterContext
 from collector.metrics import OcppMetrics
 from collector.server import OcppServer
+from collector.sinks.shipper import InfluxShipper
 from collector.v16 import V16Adapter
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class App:
         self._lock = DataDirLock(config.data_dir)
         self.journal: Journal | None = None
         self.ocpp: OcppServer | None = None
+        self.influx: InfluxShipper | None = None
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
 
@@ -82,6 +84,15 @@ class App:
         )
         await self.journal.start()
         await self._close_stale_connections()
+        if cfg.influxdb is not None:
+            self.influx = InfluxShipper(
+                cfg.influxdb,
+                self.journal,
+                cfg.site_of(),
+                cfg.data_dir / "influxdb-quarantine.lp",
+                self.registry,
+            )
+            await self.influx.start()
         self.registry.register(StateCollector(self.journal.state))
         ctx = AdapterContext(
             self.journal.state, Authorizer(cfg.ocpp.authorization), cfg.ocpp.heartbeat_interval
@@ -143,6 +154,9 @@ class App:
         if self.ocpp is not None:
             await self.ocpp.stop()
             self.ocpp = None
+        if self.influx is not None:
+            await self.influx.stop()  # after the OCPP stop, so the disconnects are shipped too
+            self.influx = None
         if self.journal is not None:
             await self.journal.close()
             self.journal = None

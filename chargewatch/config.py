@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(Exception):
@@ -79,6 +87,52 @@ class StorageConfig(_Section):
     message_log_retention_hours: float = Field(168, gt=0)
 
 
+class InfluxConfig(_Section):
+    """Where the history goes. InfluxDB 2.x / 3.x: api v2; InfluxDB 1.x: api v1."""
+
+    url: str = Field(min_length=1, description="e.g. http://localhost:8086")
+    api: Literal["v1", "v2"] = "v2"
+    # v2 (InfluxDB 2.x, 3.x; for 3.x the bucket is the database name and org is ignored)
+    token: SecretStr | None = None
+    org: str = "-"
+    bucket: str | None = None
+    # v1 (InfluxDB 1.x /write)
+    database: str | None = None
+    retention_policy: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    create_database: bool = True  # v1: CREATE DATABASE when the server says it is missing
+    # shipping
+    batch_size: int = Field(5000, ge=1, le=100_000)  # points per write
+    flush_interval: float = Field(1.0, gt=0, le=3600)  # seconds a partial batch may wait
+    timeout: float = Field(10.0, gt=0, le=600)  # seconds per HTTP request
+    retry_max_delay: float = Field(60.0, ge=1, le=3600)  # cap of the exponential backoff
+    shutdown_timeout: float = Field(5.0, ge=0, le=600)  # flushing on stop is bounded by this
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _target(self) -> InfluxConfig:
+        if self.api == "v2" and not self.bucket:
+            raise ValueError("api v2 needs a bucket (for InfluxDB 3.x: the database name)")
+        if self.api == "v1" and not self.database:
+            raise ValueError("api v1 needs a database")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        return self
+
+
+class MetricsConfig(_Section):
+    # A charger that is not connected and silent for this long stops being exported, and
+    # so does one no longer in the config's sites (when the sites list chargers at all).
+    forget_after_hours: float = Field(168, gt=0)
+
+
 class SiteConfig(_Section):
     id: str = Field(min_length=1)
     name: str | None = None
@@ -94,6 +148,8 @@ class Config(_Section):
     ocpp: OcppConfig = Field(default_factory=OcppConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    influxdb: InfluxConfig | None = None
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     sites: list[SiteConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -194,7 +250,7 @@ def parse_config(text: str, file: str = "<config>") -> Config:
     except ValidationError as exc:
         err = exc.errors()[0]
         path = tuple(p for p in err["loc"])
-        message = err["msg"]
+        message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key (see docs/configuration.md)"
         more = len(exc.errors()) - 1

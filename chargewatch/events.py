@@ -131,6 +131,8 @@ class SessionStarted(Event):
 
 @dataclass(slots=True, frozen=True)
 class SessionStopped(Event):
+    """The end of a session, carrying what consumers need without looking up its start."""
+
     kind: ClassVar[str] = "session_stopped"
     session_id: str = ""
     meter_stop_wh: float | None = None
@@ -138,6 +140,9 @@ class SessionStopped(Event):
     reason: str | None = None
     id_tag: str | None = None
     energy_wh: float | None = None
+    connector_id: int = 0  # 0 when the start was never seen
+    started_at: float | None = None
+    meter_start_wh: float | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -59,6 +59,14 @@ class Journal:
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
         self._last_prune = 0.0
+        self.last_seq = store.last_seq(self._db)  # newest committed event
+        self._listeners: list[asyncio.Event] = []
+
+    def listen(self) -> asyncio.Event:
+        """An event set after every commit that added to the journal (consumers clear it)."""
+        flag = asyncio.Event()
+        self._listeners.append(flag)
+        return flag
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -135,6 +143,9 @@ class Journal:
                 for waiter in group.waiters:
                     if not waiter.done():
                         waiter.set_result(None)
+                if group.events:
+                    for flag in self._listeners:
+                        flag.set()
             if self._closing:
                 self._wake.set()  # drain whatever arrived during the last commit
 
@@ -146,6 +157,8 @@ class Journal:
             group.inserts,
             group.messages,
         )
+        if group.events:
+            self.last_seq = store.last_seq(self._db)
         now = time.time()
         if now - self._last_prune > min(PRUNE_EVERY_S, self._retention / 4):
             self._last_prune = now

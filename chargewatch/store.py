@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     stop_reason TEXT, stop_id_tag TEXT, reservation_id INTEGER, received_at REAL,
     updated_at REAL);
 CREATE INDEX IF NOT EXISTS sessions_by_charger ON sessions (charger_id, started_at);
+CREATE TABLE IF NOT EXISTS cursors (
+    consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY, charger_id TEXT NOT NULL, ts REAL NOT NULL, message_id TEXT,
     action TEXT, request TEXT NOT NULL, response TEXT, ok INTEGER NOT NULL);
@@ -85,6 +87,17 @@ _MESSAGE_INSERT = (
     "INSERT INTO messages (charger_id, ts, message_id, action, request, response, ok) "
     "VALUES (?,?,?,?,?,?,?)"
 )
+
+
+def open_reader(path: Path) -> sqlite3.Connection:
+    """A second connection for a journal consumer: reads the journal, writes its cursor.
+
+    WAL mode lets it read while the journal writer commits; its own small writes wait
+    for the writer's lock (busy timeout) instead of failing.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
 
 
 def open_db(path: Path, synchronous: str = "full") -> sqlite3.Connection:
@@ -187,11 +200,37 @@ def recent_responses(
     return list(reversed(rows))
 
 
+def last_seq(conn: sqlite3.Connection) -> int:
+    """The sequence number of the newest journal event (0 when empty)."""
+    return conn.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
+
+
+def read_cursor(conn: sqlite3.Connection, consumer: str) -> int:
+    """Where a journal consumer stopped: the last sequence number it has fully handled."""
+    row = conn.execute("SELECT seq FROM cursors WHERE consumer=?", (consumer,)).fetchone()
+    return 0 if row is None else row[0]
+
+
+def save_cursor(conn: sqlite3.Connection, consumer: str, seq: int, now: float) -> None:
+    conn.execute(
+        "INSERT INTO cursors (consumer, seq, updated) VALUES (?, ?, ?) "
+        "ON CONFLICT(consumer) DO UPDATE SET seq=excluded.seq, updated=excluded.updated",
+        (consumer, seq, now),
+    )
+
+
+def read_journal_raw(
+    conn: sqlite3.Connection, after: int, limit: int
+) -> list[tuple[int, str, str]]:
+    """(seq, kind, JSON data) after a cursor; consumers decode only what they need."""
+    return conn.execute(
+        "SELECT seq, kind, data FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+    ).fetchall()
+
+
 def read_journal(
     conn: sqlite3.Connection, after: int = 0, limit: int = 1000
 ) -> list[tuple[int, ev.Event]]:
     """Events after a cursor, for consumers that follow the journal."""
-    rows = conn.execute(
-        "SELECT seq, kind, data FROM journal WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
-    ).fetchall()
+    rows = read_journal_raw(conn, after, limit)
     return [(seq, ev.event_from_dict(kind, json.loads(data))) for seq, kind, data in rows]

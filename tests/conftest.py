@@ -49,3 +49,23 @@ async def app(start_app: Callable[..., Any]) -> App:
 async def http(app: App) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}") as client:
         yield client
+
+
+@pytest.fixture
+def influxdb1(tmp_path: Path):
+    from servers import InfluxDB1
+
+    server = InfluxDB1(tmp_path / "influxdb")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def victoria(tmp_path: Path):
+    from servers import VictoriaMetrics
+
+    server = VictoriaMetrics(tmp_path / "victoria")
+    server.start()
+    yield server
+    server.stop()

@@ -195,6 +195,7 @@ class V16Adapter:
         if previous is not None and previous.session_id is not None:
             # The charger began a new transaction on a connector whose previous one never
             # stopped (its StopTransaction was lost): close the old one so it cannot dangle.
+            old = state.sessions.get(previous.session_id)
             events.append(
                 ev.SessionStopped(
                     cid,
@@ -202,6 +203,9 @@ class V16Adapter:
                     session_id=previous.session_id,
                     stopped_at=started_at,
                     reason="Superseded",
+                    connector_id=connector,
+                    started_at=old.started_at if old else None,
+                    meter_start_wh=old.meter_start_wh if old else None,
                 )
             )
         txid = state.allocate_transaction_id()
@@ -255,6 +259,9 @@ class V16Adapter:
                 reason=p.get("reason", "Local"),
                 id_tag=id_tag,
                 energy_wh=energy,
+                connector_id=connector,
+                started_at=session.started_at if session else None,
+                meter_start_wh=session.meter_start_wh if session else None,
             )
         )
         return response, events

@@ -1,0 +1,1 @@
+"""Sinks: consumers that follow the journal from their own cursor and ship events elsewhere."""
