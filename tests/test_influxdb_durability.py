@@ -36,19 +36,28 @@ class Collector:
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
+        log = (self.config.parent / "collector.log").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chargewatch.cli", "run", "--config", str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
+        log.close()
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", self.ocpp_port)
+        for port in (self.ocpp_port, self.http_port):
+            while True:
+                assert self.proc.poll() is None, f"collector exited: {self.log_tail()}"
+                assert time.monotonic() < deadline, f"collector did not start: {self.log_tail()}"
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    await asyncio.sleep(0.1)
+                    continue
                 writer.close()
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError("collector did not start")
+                break
+
+    def log_tail(self) -> str:
+        return (self.config.parent / "collector.log").read_text()[-3000:]
 
     async def metric(self, name: str) -> float:
         async with httpx.AsyncClient() as client:

@@ -5,6 +5,7 @@ refused points quarantined."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from typing import Any
 
 import httpx
@@ -12,8 +13,10 @@ from helpers import NOW, call, db_rows, eventually, raw_charger
 from influx_checks import assert_meter_exactly_once
 from servers import InfluxDB1
 
+from chargewatch import store
 from chargewatch.app import App
 from collector.simulator import FleetOptions, run_fleet
+from collector.sinks import shipper
 
 
 def influx_yaml(url: str, **extra: Any) -> str:
@@ -166,3 +169,47 @@ async def test_missing_database_is_created(start_app, influxdb1: InfluxDB1) -> N
         await call(ws, "Heartbeat", {})
     await shipped(app)
     assert influxdb1.query("SELECT count(count) FROM heartbeat")[0]["values"][0][1] == 1
+
+
+async def test_shipper_survives_its_own_failures(
+    start_app, influxdb1: InfluxDB1, monkeypatch
+) -> None:
+    """A locked journal (cursor save fails) is retried; an event that cannot be encoded is
+    logged, counted and skipped — neither stops the events after it from shipping."""
+    real_save, real_points = store.save_cursor, shipper.points
+    failures = {"save": 1}
+
+    def flaky_save(*args: Any) -> None:
+        if failures["save"]:
+            failures["save"] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        real_save(*args)
+
+    def broken_heartbeat(kind: str, data: dict, site_of: Any) -> list[str]:
+        if kind == "heartbeat":
+            raise KeyError("charger_id")
+        return real_points(kind, data, site_of)
+
+    monkeypatch.setattr(store, "save_cursor", flaky_save)
+    monkeypatch.setattr(shipper, "points", broken_heartbeat)
+    app: App = await start_app(influx_yaml(influxdb1.url, retry_max_delay=1))
+    async with raw_charger(app.ocpp_port, "CP-BUG") as ws:
+        await call(ws, "Heartbeat", {})
+        await call(
+            ws,
+            "StatusNotification",
+            {"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": NOW},
+        )
+    await shipped(app)
+    assert failures["save"] == 0
+    assert influxdb1.query("SELECT count(status) FROM connector_status")[0]["values"][0][1] == 1
+    assert influxdb1.query("SELECT count(count) FROM heartbeat") == []  # skipped, not stuck
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{app.http_port}/metrics")).text
+    assert 'chargewatch_influxdb_write_errors_total{reason="internal"} 1.0' in text
+    assert "chargewatch_influxdb_unencodable_events_total 1.0" in text
+    reader = store.open_reader(app.journal.path)
+    try:
+        assert store.read_cursor(reader, "influxdb") == app.journal.last_seq
+    finally:
+        reader.close()

@@ -49,13 +49,18 @@ class InfluxMetrics:
         )
         self.errors = Counter(
             "chargewatch_influxdb_write_errors",
-            "Failed write requests, by reason (connection, http_<status>).",
+            "Failed write requests, by reason (connection, http_<status>, internal).",
             ["reason"],
             registry=registry,
         )
         self.last_write = Gauge(
             "chargewatch_influxdb_last_write_timestamp_seconds",
             "When InfluxDB last accepted a write (Unix time).",
+            registry=registry,
+        )
+        self.unencodable = Counter(
+            "chargewatch_influxdb_unencodable_events",
+            "Journal events that could not be turned into points; logged and skipped.",
             registry=registry,
         )
         self.write_seconds = Histogram(
@@ -90,6 +95,7 @@ class InfluxShipper:
         self._read_limit = cfg.batch_size  # events per read, adapted to points per event
         self._failing_since: float | None = None
         self._last_warning = 0.0
+        self._skipped_through = 0  # the last unencodable event already counted and logged
 
     @property
     def backlog(self) -> int:
@@ -107,52 +113,91 @@ class InfluxShipper:
     async def stop(self) -> None:
         """Write what can be written within `shutdown_timeout`, then stop."""
         self._stop.set()
-        if self._task is not None:
-            try:
+        try:
+            if self._task is not None:
                 await asyncio.wait_for(self._task, self.cfg.shutdown_timeout)
-            except TimeoutError:
-                log.warning(
-                    "InfluxDB shipper stopped with %d events still to write; they "
-                    "are kept in the journal and written after the next start",
-                    self.backlog,
-                )
-        self._writer.close()
-        self._db.close()
+        except TimeoutError:
+            log.warning(
+                "InfluxDB shipper stopped with %d events still to write; they "
+                "are kept in the journal and written after the next start",
+                self.backlog,
+            )
+        finally:
+            self._writer.close()
+            self._db.close()
 
     # ---- the loop ----------------------------------------------------------------------
     async def _run(self) -> None:
+        """Ship until stopped; an unexpected error (a bug, a locked journal) is logged,
+        counted and retried with backoff rather than silently ending the shipping."""
         new_data = self.journal.listen()
+        delay = BACKOFF_START_S
         while True:
-            rows = await asyncio.to_thread(
-                store.read_journal_raw, self._db, self.cursor, self._read_limit
-            )
-            if not rows:
+            try:
+                if await self._step(new_data):
+                    return
+                delay = BACKOFF_START_S
+            except Exception:
+                log.exception("InfluxDB shipper failed; retrying in up to %.1f s", delay)
+                self.metrics.errors.labels("internal").inc()
                 if self._stop.is_set():
                     return
-                new_data.clear()
-                await _first(new_data.wait(), self._stop.wait())
-                # let a trickle of events gather into one batch
-                await _first(self._stop.wait(), asyncio.sleep(self.cfg.flush_interval))
-                continue
-            lines, last = self._encode(rows)
-            if lines and not await self._deliver(lines):
-                return  # stopping while the server is unreachable: the journal keeps it
-            self.cursor = last
-            await asyncio.to_thread(store.save_cursor, self._db, CONSUMER, last, time.time())
+                await _first(self._stop.wait(), asyncio.sleep(random.uniform(0, delay)))
+                delay = min(self.cfg.retry_max_delay, delay * 2)
+
+    async def _step(self, new_data: asyncio.Event) -> bool:
+        """Ship one batch, or wait for new events; True when it is time to stop."""
+        rows = await asyncio.to_thread(
+            store.read_journal_raw, self._db, self.cursor, self._read_limit
+        )
+        if not rows:
+            if self._stop.is_set():
+                return True
+            new_data.clear()
+            await _first(new_data.wait(), self._stop.wait())
+            # let a trickle of events gather into one batch
+            await _first(self._stop.wait(), asyncio.sleep(self.cfg.flush_interval))
+            return False
+        lines, last = self._encode(rows)
+        if lines and not await self._deliver(lines):
+            return True  # stopping while the server is unreachable: the journal keeps it
+        await asyncio.to_thread(store.save_cursor, self._db, CONSUMER, last, time.time())
+        self.cursor = last
+        return False
 
     def _encode(self, rows: list[tuple[int, str, str]]) -> tuple[list[str], int]:
-        """Points of whole events, up to about one batch; returns them and the last seq."""
+        """Points of whole events, up to about one batch; returns them and the last seq.
+
+        An event that cannot be encoded is a bug, not a reason to stop shipping the
+        events after it: it is logged with its sequence number and skipped.
+        """
         lines: list[str] = []
         last = self.cursor
         used = 0
         for seq, kind, data in rows:
-            lines.extend(points(kind, json.loads(data), self.site_of))
+            try:
+                lines.extend(points(kind, json.loads(data), self.site_of))
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                self._skip(seq, kind, data, exc)
             last, used = seq, used + 1
             if len(lines) >= self.cfg.batch_size:
                 break
         per_event = max(1.0, len(lines) / used)
         self._read_limit = max(16, round(self.cfg.batch_size / per_event))
         return lines, last
+
+    def _skip(self, seq: int, kind: str, data: str, exc: Exception) -> None:
+        if seq <= self._skipped_through:
+            return  # reported when its batch was first tried
+        self._skipped_through = seq
+        self.metrics.unencodable.inc()
+        log.error(
+            "journal event %d (%s) cannot become points, skipped: %r; data: %.500s",
+            seq,
+            kind,
+            exc,
+            data,
+        )
 
     async def _deliver(self, lines: list[str]) -> bool:
         """Write until accepted (True), retrying with backoff; False if told to stop first."""
