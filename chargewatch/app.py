@@ -93,7 +93,10 @@ class App:
                 self.registry,
             )
             await self.influx.start()
-        self.registry.register(StateCollector(self.journal.state))
+        configured = frozenset(cfg.site_of()) or None  # None: the config lists no chargers
+        self.registry.register(
+            StateCollector(self.journal.state, cfg.metrics.forget_after_hours * 3600, configured)
+        )
         ctx = AdapterContext(
             self.journal.state, Authorizer(cfg.ocpp.authorization), cfg.ocpp.heartbeat_interval
         )

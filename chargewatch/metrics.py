@@ -7,13 +7,14 @@ Every metric is documented in docs/metrics.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from chargewatch.state import LiveState
+from chargewatch.state import ChargerState, LiveState
 
 # `*_created` series double the exposition for no dashboard use.
 disable_created_metrics()
@@ -72,10 +73,31 @@ def _phase(phase: str | None) -> str:
 
 
 class StateCollector(Collector):
-    """Renders chargers and connectors of the live state as Prometheus series."""
+    """Renders chargers and connectors of the live state as Prometheus series.
 
-    def __init__(self, state: LiveState) -> None:
+    Ghosts are left out, so dashboards do not show chargers that no longer exist: a charger
+    that is not connected is exported only while it was seen within `forget_after_s` and,
+    when the config lists chargers in its sites, only if it is still listed there.
+    """
+
+    def __init__(
+        self,
+        state: LiveState,
+        forget_after_s: float = float("inf"),
+        configured: frozenset[str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._state = state
+        self._forget_after = forget_after_s
+        self._configured = configured
+        self._clock = clock
+
+    def exported(self, charger: ChargerState, now: float) -> bool:
+        if charger.connected:
+            return True
+        if self._configured is not None and charger.charger_id not in self._configured:
+            return False
+        return charger.last_seen is not None and now - charger.last_seen <= self._forget_after
 
     def describe(self) -> list[Metric]:
         return []
@@ -167,7 +189,10 @@ class StateCollector(Collector):
             labels=[*k_labels, "location"],
         )
 
+        now = self._clock()
         for cid, ch in list(self._state.chargers.items()):
+            if not self.exported(ch, now):
+                continue
             site = ch.site or ""
             cl = [cid, site]
             connected.add_metric(cl, 1.0 if ch.connected else 0.0)
