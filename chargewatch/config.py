@@ -11,34 +11,24 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-
-class ConfigError(Exception):
-    """A config problem, phrased as `file:line: key: message`."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        file: str | None = None,
-        line: int | None = None,
-        key: str | None = None,
-    ) -> None:
-        self.file, self.line, self.key, self.reason = file, line, key, message
-        where = file or "<config>"
-        if line is not None:
-            where += f":{line}"
-        super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
+from chargewatch.yamlfile import (
+    ConfigError,
+    dotted,
+    line_of,
+    parse_yaml,
+    validation_errors,
+)
 
 
 class _Section(BaseModel):
@@ -133,6 +123,27 @@ class MetricsConfig(_Section):
     forget_after_hours: float = Field(168, gt=0)
 
 
+class RuleOverrideConfig(_Section):
+    # selectors (all given must match; none given: the whole network)
+    site: str | None = None
+    vendor: str | None = None
+    model: str | None = None
+    charger: str | None = None
+    rules: list[str] = Field(default_factory=list)  # empty: every rule having the params
+    params: dict[str, float | str] = Field(min_length=1)
+
+
+class RulesConfig(_Section):
+    builtin: bool = True  # the default pack shipped with ChargeWatch (rules/packs/)
+    files: list[str] = Field(default_factory=list)  # more rule files: paths or globs
+    disabled: list[str] = Field(default_factory=list)  # rule names switched off
+    overrides: list[RuleOverrideConfig] = Field(default_factory=list)
+    # evaluation trails the wall clock by this much, so an event still on its way to the
+    # journal is seen before the timers of the moment it was received
+    evaluation_delay: float = Field(2.0, ge=0, le=60)
+    snapshot_interval: float = Field(30.0, gt=0)  # seconds between engine state snapshots
+
+
 class SiteConfig(_Section):
     id: str = Field(min_length=1)
     name: str | None = None
@@ -150,6 +161,7 @@ class Config(_Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     influxdb: InfluxConfig | None = None
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
     sites: list[SiteConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -167,6 +179,13 @@ class Config(_Section):
                     )
                 seen[charger] = site.id
         return self
+
+    # where the file was read from: relative paths in it (rule files) are resolved there
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
 
     def site_of(self) -> dict[str, str]:
         """Charger id -> site id, for the chargers the config places in a site."""
@@ -196,46 +215,9 @@ def _expand_env(value: Any, path: tuple[Any, ...], problems: list[tuple[tuple, s
     return value
 
 
-def _line_of(root: yaml.Node | None, path: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the YAML node at `path` (or its nearest existing parent)."""
-    node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for part in path:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.value == str(part):
-                    child = value_node
-                    line = key_node.start_mark.line + 1
-                    break
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            child = node.value[part]
-            line = child.start_mark.line + 1
-        if child is None:
-            break
-        node = child
-    return line
-
-
-def _dotted(path: tuple[Any, ...]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def parse_config(text: str, file: str = "<config>") -> Config:
     """Validate config text; raise ConfigError pointing at the offending line and key."""
-    try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            f"invalid YAML: {problem}", file=file, line=mark.line + 1 if mark else None
-        ) from None
+    data, root = parse_yaml(text, file)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -244,21 +226,24 @@ def parse_config(text: str, file: str = "<config>") -> Config:
     data = _expand_env(data, (), problems)
     if problems:
         path, message = problems[0]
-        raise ConfigError(message, file=file, line=_line_of(root, path), key=_dotted(path))
+        raise ConfigError(message, file=file, line=line_of(root, path), key=dotted(path))
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        path = tuple(p for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown key (see docs/configuration.md)"
-        more = len(exc.errors()) - 1
-        if more:
-            message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(
-            message, file=file, line=_line_of(root, path), key=_dotted(path) or None
-        ) from None
+        errors = validation_errors(exc, root, file, "docs/configuration.md")
+        first = errors[0]
+        if len(errors) > 1:
+            more = len(errors) - 1
+            first = ConfigError(
+                f"{first.reason} (and {more} more problem{'s' if more > 1 else ''})",
+                file=first.file,
+                line=first.line,
+                key=first.key,
+            )
+        raise first from None
+    if file != "<config>":
+        config._base_dir = Path(file).resolve().parent
+    return config
 
 
 def load_config(path: Path | None) -> Config:

@@ -181,6 +181,35 @@ class SecurityEventReported(Event):
     tech_info: str | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class AlertAcknowledged(Event):
+    """Someone took an alert on; `charger_id` is the alert's charger label ("" if none)."""
+
+    kind: ClassVar[str] = "alert_ack"
+    fingerprint: str = ""
+    by: str = ""
+    comment: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class AlertChanged(Event):
+    """An alert transition, journaled so the InfluxDB shipper and the notifier follow it."""
+
+    kind: ClassVar[str] = "alert"
+    fingerprint: str = ""
+    rule: str = ""
+    severity: str = ""
+    state: str = ""
+    previous: str | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    value: float | None = None
+    active_since: float | None = None
+    fired_at: float | None = None
+    explained_by: str | None = None
+    acknowledged_by: str | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -198,6 +227,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         FirmwareStatusReported,
         LogStatusReported,
         SecurityEventReported,
+        AlertAcknowledged,
+        AlertChanged,
     )
 }
 

@@ -1,0 +1,1 @@
+"""YAML alert rules: their schema, the pure engine, and the default rule packs."""

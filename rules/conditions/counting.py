@@ -1,0 +1,77 @@
+"""How many derived events (boots, status changes, rejected tags, ...) fell in a window."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from rules.conditions.base import INACTIVE, OPS, Condition, Context, Params, Verdict, resolve
+from rules.facts import Derived
+from rules.model import Key
+from rules.schema import CountSpec
+
+# detail names derived events carry, offered to annotation templates
+EVENT_DETAILS = (
+    "type",
+    "tech_info",
+    "status",
+    "error_code",
+    "vendor_error_code",
+    "fault_category",
+    "id_tag",
+    "auth_status",
+    "previous_wh",
+    "value_wh",
+    "reason",
+    "remote",
+)
+
+
+class CountCondition(Condition):
+    details = ("count", "event", *EVENT_DETAILS)
+
+    def __init__(self, rule: int, scope: str, ctx: Context, spec: CountSpec) -> None:
+        super().__init__(rule, scope, ctx)
+        self.spec = spec
+        self.derived = frozenset(spec.events)
+        self.compare = OPS[spec.op]
+        self.match = {k: frozenset(v) for k, v in spec.match.items()}
+        self.seen: dict[Key, deque[tuple[float, str, dict[str, Any]]]] = {}
+
+    def observe_derived(self, d: Derived, now: float) -> Iterable[Key]:
+        for name, allowed in self.match.items():
+            if str(d.details.get(name, "")) not in allowed:
+                return ()
+        key = self.ctx.key(self.scope, d.charger, d.connector)
+        if key is None:
+            return ()
+        self.seen.setdefault(key, deque()).append((now, d.name, d.details))
+        return (key,)
+
+    def evaluate(self, key: Key, now: float, params: Params) -> Verdict:
+        seen = self.seen.get(key)
+        if not seen:
+            return INACTIVE
+        window = resolve(self.spec.window, params)
+        while seen and seen[0][0] <= now - window:
+            seen.popleft()
+        if not seen:
+            return INACTIVE
+        count = len(seen)
+        recheck = seen[0][0] + window
+        if not self.compare(count, resolve(self.spec.threshold, params)):
+            return Verdict(False, recheck=recheck)
+        _, name, last = seen[-1]
+        return Verdict(True, count, {**last, "count": count, "event": name}, recheck)
+
+    def forget(self, key: Key) -> None:
+        if not self.seen.get(key):
+            self.seen.pop(key, None)
+
+    def dump(self) -> Any:
+        return [[list(k), list(map(list, v))] for k, v in self.seen.items() if v]
+
+    def load(self, data: Any) -> None:
+        for key, seen in data or []:
+            self.seen[tuple(key)] = deque((t, n, d) for t, n, d in seen)
