@@ -10,7 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel
 
 from chargewatch import __version__
+from chargewatch.alerts_api import AlertSource, alerts_router
 from chargewatch.faults import chargex_code
+from chargewatch.journal import Journal
 from chargewatch.state import ChargerState, ConnectorState, LiveState, SessionState
 
 
@@ -148,7 +150,11 @@ class Problem(BaseModel):
 
 
 def create_api(
-    state: LiveState, registry: CollectorRegistry, journal_ok: Callable[[], bool]
+    state: LiveState,
+    registry: CollectorRegistry,
+    journal_ok: Callable[[], bool],
+    alerts: AlertSource | None = None,
+    journal: Journal | None = None,
 ) -> FastAPI:
     """The HTTP API over the live state.
 
@@ -211,4 +217,6 @@ def create_api(
             raise HTTPException(404, f"no charger {charger_id!r} has connected")
         return ChargerOut.of(ch, state)
 
+    if alerts is not None and journal is not None:
+        api.include_router(alerts_router(alerts, journal))
     return api

@@ -24,6 +24,9 @@ from collector.metrics import OcppMetrics
 from collector.server import OcppServer
 from collector.sinks.shipper import InfluxShipper
 from collector.v16 import V16Adapter
+from rules import loader
+from rules.engine import Engine
+from rules.runner import RuleRunner
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ class App:
         self.journal: Journal | None = None
         self.ocpp: OcppServer | None = None
         self.influx: InfluxShipper | None = None
+        self.rules: RuleRunner | None = None
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
 
@@ -84,6 +88,22 @@ class App:
         )
         await self.journal.start()
         await self._close_stale_connections()
+        specs, overrides = loader.for_config(
+            cfg.rules.builtin,
+            cfg.rules.files,
+            cfg.rules.disabled,
+            [o.model_dump() for o in cfg.rules.overrides],
+            cfg.base_dir,
+            cfg.source,
+        )
+        engine = Engine(
+            specs,
+            site_of=cfg.site_of(),
+            known_chargers=frozenset(cfg.site_of()) or None,
+            overrides=overrides,
+        )
+        self.rules = RuleRunner(engine, self.journal, cfg.rules, self.registry)
+        await self.rules.start()
         if cfg.influxdb is not None:
             self.influx = InfluxShipper(
                 cfg.influxdb,
@@ -103,7 +123,9 @@ class App:
         adapters = {V16Adapter.subprotocol: V16Adapter(ctx)}
         self.ocpp = OcppServer(cfg.ocpp, adapters, self.journal, OcppMetrics(self.registry))
         await self.ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
-        api = create_api(self.journal.state, self.registry, self._journal_ok)
+        api = create_api(
+            self.journal.state, self.registry, self._journal_ok, self.rules, self.journal
+        )
         self._http = _EmbeddedUvicorn(
             uvicorn.Config(
                 api,
@@ -157,6 +179,9 @@ class App:
         if self.ocpp is not None:
             await self.ocpp.stop()
             self.ocpp = None
+        if self.rules is not None:
+            await self.rules.stop()  # after the OCPP stop: the disconnects are evaluated
+            self.rules = None
         if self.influx is not None:
             await self.influx.stop()  # after the OCPP stop, so the disconnects are shipped too
             self.influx = None

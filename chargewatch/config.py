@@ -182,6 +182,12 @@ class Config(_Section):
 
     # where the file was read from: relative paths in it (rule files) are resolved there
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _source: str | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str | None:
+        """The file this config was read from (None: built-in defaults)."""
+        return self._source
 
     @property
     def base_dir(self) -> Path:
@@ -243,6 +249,7 @@ def parse_config(text: str, file: str = "<config>") -> Config:
         raise first from None
     if file != "<config>":
         config._base_dir = Path(file).resolve().parent
+        config._source = file
     return config
 
 

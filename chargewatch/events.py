@@ -183,7 +183,7 @@ class SecurityEventReported(Event):
 
 @dataclass(slots=True, frozen=True)
 class AlertAcknowledged(Event):
-    """Someone took an alert on; `charger_id` is the alert's charger label ("" if none)."""
+    """Someone took an alert on. Not a charger's event: `charger_id` is ""."""
 
     kind: ClassVar[str] = "alert_ack"
     fingerprint: str = ""
@@ -193,7 +193,10 @@ class AlertAcknowledged(Event):
 
 @dataclass(slots=True, frozen=True)
 class AlertChanged(Event):
-    """An alert transition, journaled so the InfluxDB shipper and the notifier follow it."""
+    """An alert transition, journaled so the InfluxDB shipper and the notifier follow it.
+
+    Not a charger's event: `charger_id` is ""; the alert's labels name its charger.
+    """
 
     kind: ClassVar[str] = "alert"
     fingerprint: str = ""
@@ -208,6 +211,8 @@ class AlertChanged(Event):
     fired_at: float | None = None
     explained_by: str | None = None
     acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    runbook_url: str | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -8,6 +8,7 @@ tables, and a restart rebuilds the live view from those tables (see store.load_s
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
@@ -116,10 +117,6 @@ def _persisted(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls) if f.metadata.get("persist", True))
 
 
-def _persisted(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls) if f.metadata.get("persist", True))
-
-
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "chargers": _persisted(ChargerState),
     "connectors": _persisted(ConnectorState),
@@ -174,6 +171,11 @@ class LiveState:
     # ---- writes ------------------------------------------------------------------------
     def apply(self, event: ev.Event, upserts: Upserts, inserts: list[Insert]) -> None:
         """Apply one event; add the rows that persist it to `upserts` / `inserts`."""
+        if isinstance(event, ev.AlertChanged):
+            _alert_rows(event, upserts, inserts)
+            return
+        if isinstance(event, ev.AlertAcknowledged):
+            return  # the rule engine answers it with an AlertChanged
         charger = self.charger(event.charger_id)
         if charger.first_seen is None:
             charger.first_seen = event.ts
@@ -324,6 +326,50 @@ class LiveState:
 
     def _diagnostics(self, charger, e: ev.DiagnosticsStatusReported, up, ins) -> None:
         charger.diagnostics_status = e.status
+
+
+def _alert_rows(e: ev.AlertChanged, up: Upserts, ins: list[Insert]) -> None:
+    """The alert's latest state (one row per fingerprint) and its history row."""
+    labels = json.dumps(e.labels or {}, sort_keys=True)
+    annotations = json.dumps(e.annotations or {}, sort_keys=True)
+    up[("alerts", e.fingerprint)] = (
+        "alerts",
+        (
+            e.fingerprint,
+            e.rule,
+            e.severity,
+            e.state,
+            labels,
+            annotations,
+            e.value,
+            e.active_since,
+            e.fired_at,
+            e.ts if e.state == "resolved" else None,
+            e.explained_by,
+            e.acknowledged_by,
+            e.acknowledged_at,
+            e.runbook_url,
+            e.ts,
+        ),
+    )
+    ins.append(
+        (
+            "alert_history",
+            (
+                e.fingerprint,
+                e.rule,
+                e.severity,
+                e.state,
+                e.previous,
+                e.ts,
+                e.value,
+                labels,
+                annotations,
+                e.explained_by,
+                e.acknowledged_by,
+            ),
+        )
+    )
 
 
 _APPLY = {

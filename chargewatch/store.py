@@ -66,6 +66,20 @@ CREATE TABLE IF NOT EXISTS messages (
     action TEXT, request TEXT NOT NULL, response TEXT, ok INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_by_charger ON messages (charger_id, id);
 CREATE INDEX IF NOT EXISTS messages_by_ts ON messages (ts);
+CREATE TABLE IF NOT EXISTS alerts (
+    fingerprint TEXT PRIMARY KEY, rule TEXT NOT NULL, severity TEXT NOT NULL,
+    state TEXT NOT NULL, labels TEXT NOT NULL, annotations TEXT NOT NULL, value REAL,
+    active_since REAL, fired_at REAL, resolved_at REAL, explained_by TEXT,
+    acknowledged_by TEXT, acknowledged_at REAL, runbook_url TEXT, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS alert_history (
+    id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, rule TEXT NOT NULL,
+    severity TEXT NOT NULL, state TEXT NOT NULL, previous TEXT, at REAL NOT NULL,
+    value REAL, labels TEXT NOT NULL, annotations TEXT NOT NULL, explained_by TEXT,
+    acknowledged_by TEXT);
+CREATE INDEX IF NOT EXISTS alert_history_by_alert ON alert_history (fingerprint, at);
+CREATE TABLE IF NOT EXISTS rule_snapshot (
+    id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, taken REAL NOT NULL,
+    data TEXT NOT NULL);
 """
 
 _INSERTS = {
@@ -74,6 +88,9 @@ _INSERTS = {
     "VALUES (?,?,?,?,?,?,?,?,?,?)",
     "connection_history": "INSERT INTO connection_history (charger_id, ts, event, remote, "
     "protocol, code, reason) VALUES (?,?,?,?,?,?,?)",
+    "alert_history": "INSERT INTO alert_history (fingerprint, rule, severity, state, "
+    "previous, at, value, labels, annotations, explained_by, acknowledged_by) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
 }
 _UPSERTS = {
     table: f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) "
@@ -82,6 +99,11 @@ _UPSERTS = {
 }
 _UPSERTS["sessions_stub"] = _UPSERTS["sessions"].replace("OR REPLACE", "OR IGNORE")
 _UPSERTS["meta"] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+_UPSERTS["alerts"] = (
+    "INSERT OR REPLACE INTO alerts (fingerprint, rule, severity, state, labels, annotations, "
+    "value, active_since, fired_at, resolved_at, explained_by, acknowledged_by, "
+    "acknowledged_at, runbook_url, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 _JOURNAL_INSERT = "INSERT INTO journal (ts, charger_id, kind, data) VALUES (?,?,?,?)"
 _MESSAGE_INSERT = (
     "INSERT INTO messages (charger_id, ts, message_id, action, request, response, ok) "
@@ -234,3 +256,71 @@ def read_journal(
     """Events after a cursor, for consumers that follow the journal."""
     rows = read_journal_raw(conn, after, limit)
     return [(seq, ev.event_from_dict(kind, json.loads(data))) for seq, kind, data in rows]
+
+
+# ---- the rule engine's tables --------------------------------------------------------------
+def read_rule_snapshot(conn: sqlite3.Connection) -> tuple[int, str] | None:
+    """The engine snapshot: (journal seq it includes, JSON), or None before the first."""
+    row = conn.execute("SELECT seq, data FROM rule_snapshot WHERE id=1").fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def save_rule_snapshot(conn: sqlite3.Connection, seq: int, data: str, now: float) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO rule_snapshot (id, seq, taken, data) VALUES (1, ?, ?, ?)",
+        (seq, now, data),
+    )
+
+
+def alert_transition_known(
+    conn: sqlite3.Connection, fingerprint: str, state: str, previous: str | None, at: float
+) -> bool:
+    """Whether this transition is already in the history (a replay after a restart)."""
+    row = conn.execute(
+        "SELECT 1 FROM alert_history WHERE fingerprint=? AND at=? AND state=? "
+        "AND previous IS ? LIMIT 1",
+        (fingerprint, at, state, previous),
+    ).fetchone()
+    return row is not None
+
+
+HISTORY_COLUMNS = (
+    "id",
+    "fingerprint",
+    "rule",
+    "severity",
+    "state",
+    "previous",
+    "at",
+    "value",
+    "labels",
+    "annotations",
+    "explained_by",
+    "acknowledged_by",
+)
+
+
+def alert_history(
+    conn: sqlite3.Connection,
+    limit: int,
+    before: int | None = None,
+    fingerprint: str | None = None,
+    rule: str | None = None,
+) -> list[dict[str, Any]]:
+    """Past transitions, newest first; page with `before` = the last id of a page."""
+    where, args = [], []
+    for clause, value in (("id < ?", before), ("fingerprint = ?", fingerprint), ("rule = ?", rule)):
+        if value is not None:
+            where.append(clause)
+            args.append(value)
+    sql = f"SELECT {', '.join(HISTORY_COLUMNS)} FROM alert_history"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+    out = []
+    for row in rows:
+        item = dict(zip(HISTORY_COLUMNS, row, strict=True))
+        item["labels"] = json.loads(item["labels"])
+        item["annotations"] = json.loads(item["annotations"])
+        out.append(item)
+    return out

@@ -20,12 +20,7 @@ from string import Template
 from typing import Any
 
 from chargewatch import events as ev
-from rules.conditions import SCOPES, scope_kind
-from rules.conditions.base import ALL_KINDS, Condition, Context, Params, Verdict, build, resolve
-from rules.conditions.fleet import AggregateCondition
-from rules.conditions.sla import ResponseCondition
-from rules.facts import Facts
-from rules.model import (
+from chargewatch.alerts import (
     ACTIVE_STATES,
     FIRING,
     INACTIVE,
@@ -36,6 +31,11 @@ from rules.model import (
     Transition,
     fingerprint,
 )
+from rules.conditions import SCOPES, scope_kind
+from rules.conditions.base import ALL_KINDS, Condition, Context, Params, Verdict, build, resolve
+from rules.conditions.fleet import AggregateCondition
+from rules.conditions.sla import ResponseCondition
+from rules.facts import Facts
 from rules.params import Override, ParamTable
 from rules.schema import ConditionSpec, RuleSpec
 

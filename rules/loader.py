@@ -9,7 +9,7 @@ windows that cannot be satisfied.
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -27,7 +27,7 @@ from rules.conditions.meter import MeasurandCondition
 from rules.conditions.session import SessionCondition
 from rules.conditions.sla import AvailabilityCondition, ResponseCondition
 from rules.engine import default_scope
-from rules.params import Override
+from rules.params import Override, make_override
 from rules.schema import PARAM_REF, ConditionSpec, RuleFileSpec, RuleSpec
 
 PACKS = Path(__file__).parent / "packs"
@@ -86,6 +86,25 @@ def expand(patterns: Iterable[str], base: Path | None = None) -> list[Path]:
     return out
 
 
+def for_config(
+    builtin: bool,
+    files: Sequence[str],
+    disabled: Sequence[str],
+    raw_overrides: Sequence[Mapping[str, Any]],
+    base: Path,
+    config_file: str | None = None,
+) -> tuple[list[RuleSpec], list[Override]]:
+    """The rules and overrides `chargewatch.yaml` asks for; RuleErrors lists every problem."""
+    paths = default_files() if builtin else []
+    paths += [p for p in expand(files, base) if p not in paths]
+    specs = load_or_raise(paths, disabled)
+    overrides = [make_override(o) for o in raw_overrides]
+    errors = check_overrides(overrides, specs, config_file)
+    if errors:
+        raise RuleErrors(errors)
+    return specs, overrides
+
+
 def read_file(path: Path) -> tuple[list[LoadedRule], list[ConfigError]]:
     """The rules of one file, or the errors that stop it from being read."""
     file = str(path)
@@ -136,10 +155,15 @@ def load_or_raise(paths: Sequence[Path], disabled: Iterable[str] = ()) -> list[R
     return [r.spec for r in rules if r.spec.name not in off]
 
 
-class RuleErrors(Exception):
+class RuleErrors(ConfigError):
+    """Every problem found in rule files (a ConfigError, so callers treat it as one)."""
+
     def __init__(self, errors: list[ConfigError]) -> None:
         self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
+        super().__init__("; ".join(str(e) for e in errors))
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
 
 
 # ---- meaning -----------------------------------------------------------------------------

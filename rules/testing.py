@@ -18,12 +18,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chargewatch import events as ev
+from chargewatch.alerts import Alert
 from chargewatch.config import RuleOverrideConfig, SiteConfig
 from chargewatch.yamlfile import ConfigError, line_of, parse_yaml, validation_errors
 from rules import loader
 from rules.durations import parse_duration
 from rules.engine import Engine
-from rules.model import Alert
 from rules.params import make_override
 
 EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z: `at: 0s` of every test

@@ -94,6 +94,26 @@ EVENTS: list[ev.Event] = [
     ev.SecurityEventReported(
         "CP", 13.0, type="TamperDetectionActivated", charger_ts=12.5, tech_info="lid"
     ),
+    ev.AlertChanged(
+        "",
+        14.5,
+        fingerprint="0123456789abcdef",
+        rule="ConnectorFaulted",
+        severity="major",
+        state="firing",
+        previous="pending",
+        labels={
+            "alertname": "ConnectorFaulted",
+            "charger": "CP",
+            "connector": "1",
+            "site": "north",
+        },
+        annotations={"summary": "Connector 1 of CP is faulted"},
+        value=120.0,
+        active_since=4.5,
+        fired_at=14.5,
+    ),
+    ev.AlertAcknowledged("", 14.7, fingerprint="0123456789abcdef", by="alice", comment="on it"),
     ev.Disconnected("CP", 14.0, code=1006, reason=""),
 ]
 
@@ -120,3 +140,11 @@ def test_events_read_back_equal_in_order_from_any_cursor(tmp_path: Path) -> None
     assert again.chargers["CP"].boot_count == 1 and not again.chargers["CP"].connected
     assert again.sessions == {}  # the session was stopped
     assert db.execute("SELECT energy_wh FROM sessions").fetchall() == [(1900.0,)]
+    # alert transitions are projected into the alert tables, not into any charger
+    assert db.execute("SELECT fingerprint, state, fired_at FROM alerts").fetchall() == [
+        ("0123456789abcdef", "firing", 14.5)
+    ]
+    assert db.execute("SELECT state, previous, at FROM alert_history").fetchall() == [
+        ("firing", "pending", 14.5)
+    ]
+    assert set(again.chargers) == {"CP"}

@@ -198,6 +198,35 @@ def security_event(d: dict[str, Any], site: str | None) -> list[str]:
     )
 
 
+def alert(d: dict[str, Any], site: str | None) -> list[str]:
+    """An alert transition: Grafana annotations query `state = 'firing'` and 'resolved'."""
+    labels = d.get("labels") or {}
+    annotations = d.get("annotations") or {}
+    return _one(
+        "alert",
+        {
+            "site": labels.get("site"),
+            "charger": labels.get("charger"),
+            "connector": labels.get("connector"),
+            "alertname": d.get("rule"),
+            "severity": d.get("severity"),
+            "state": d.get("state"),
+        },
+        {
+            "fingerprint": d.get("fingerprint"),
+            "previous": d.get("previous"),
+            # always a float: counts come as int, and InfluxDB fixes a field's type forever
+            "value": None if d.get("value") is None else float(d["value"]),
+            "summary": annotations.get("summary"),
+            "description": annotations.get("description"),
+            "explained_by": d.get("explained_by"),
+            "acknowledged_by": d.get("acknowledged_by"),
+            "count": 1,
+        },
+        d["ts"],
+    )
+
+
 ENCODERS: dict[str, Encoder] = {
     "meter": meter,
     "status": status,
@@ -213,6 +242,7 @@ ENCODERS: dict[str, Encoder] = {
     "firmware_status": _status_report("firmware_status"),
     "log_status": _status_report("log_status"),
     "security_event": security_event,
+    "alert": alert,
 }
 
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chargewatch import events as ev
+from chargewatch.alerts import Alert, Key
 from rules.facts import Derived, Facts
-from rules.model import Alert, Key
 
 if TYPE_CHECKING:
     from rules.schema import ConditionSpec

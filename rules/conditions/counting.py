@@ -6,9 +6,9 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from chargewatch.alerts import Key
 from rules.conditions.base import INACTIVE, OPS, Condition, Context, Params, Verdict, resolve
 from rules.facts import Derived
-from rules.model import Key
 from rules.schema import CountSpec
 
 # detail names derived events carry, offered to annotation templates

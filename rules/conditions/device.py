@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from chargewatch import events as ev
+from chargewatch.alerts import Key
 from chargewatch.faults import chargex_code
 from rules.conditions.base import ALL_KINDS, INACTIVE, Condition, Context, Params, Verdict, resolve
 from rules.facts import ConnectorFacts
-from rules.model import Key
 from rules.schema import AbsentSpec, StatusSpec
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from chargewatch.alerts import ACTIVE_STATES, Alert, Key
 from rules.conditions.base import INACTIVE, Condition, Context, Params, Verdict, resolve
-from rules.model import ACTIVE_STATES, Alert, Key
 from rules.schema import AggregateSpec
 
 LISTED = 10  # chargers named in the `chargers` annotation detail

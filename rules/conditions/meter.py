@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from chargewatch import events as ev
+from chargewatch.alerts import Key
 from rules.conditions.base import INACTIVE, OPS, Condition, Context, Params, Verdict, resolve
-from rules.model import Key
 from rules.schema import MeasurandSpec
 
 

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from chargewatch import events as ev
+from chargewatch.alerts import Key
 from rules.conditions.base import INACTIVE, Condition, Context, Params, Verdict, resolve
 from rules.facts import ENERGY, IDLE_STATUSES, POWER, REGISTER_TOLERANCE_WH
-from rules.model import Key
 from rules.schema import SessionSpec
 
 

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chargewatch import events as ev
+from chargewatch.alerts import FIRING, Alert, Key
 from rules.conditions.base import INACTIVE, Condition, Context, Params, Verdict, resolve
 from rules.durations import format_duration
-from rules.model import FIRING, Alert, Key
 from rules.schema import SlaSpec
 
 DOWN_STATUSES = frozenset({"Faulted", "Unavailable"})

@@ -1,0 +1,164 @@
+"""The alert endpoints of the HTTP API: active alerts, their history, acknowledgements.
+
+Active alerts come from the rule runner's view (what the engine holds now); the history is
+read from the `alert_history` table. An acknowledgement is journaled like any other event
+and reaches the engine through the journal, so it survives a crash and is replayed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from chargewatch import events as ev
+from chargewatch import store
+from chargewatch.alerts import Alert
+from chargewatch.journal import Journal
+
+
+class AlertSource(Protocol):
+    def active(self) -> list[Alert]: ...
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+class AlertOut(BaseModel):
+    fingerprint: str
+    alertname: str
+    severity: str
+    state: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    value: float | None
+    since: datetime | None = Field(description="when the condition became true")
+    fired_at: datetime | None
+    explained_by: str | None = Field(description="fingerprint of a wider alert explaining it")
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    runbook_url: str | None
+
+    @classmethod
+    def of(cls, a: Alert) -> AlertOut:
+        return cls(
+            fingerprint=a.fingerprint,
+            alertname=a.rule,
+            severity=a.severity,
+            state=a.state,
+            labels=a.labels,
+            annotations=a.annotations,
+            value=a.value,
+            since=_dt(a.active_since),
+            fired_at=_dt(a.fired_at),
+            explained_by=a.explained_by,
+            acknowledged_by=a.acknowledged_by,
+            acknowledged_at=_dt(a.acknowledged_at),
+            runbook_url=a.runbook_url,
+        )
+
+
+class AlertList(BaseModel):
+    count: int
+    alerts: list[AlertOut]
+
+
+class TransitionOut(BaseModel):
+    id: int
+    fingerprint: str
+    alertname: str
+    severity: str
+    state: str
+    previous: str | None
+    at: datetime
+    value: float | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    explained_by: str | None
+    acknowledged_by: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> TransitionOut:
+        return cls(**{**row, "alertname": row["rule"], "at": _dt(row["at"])})
+
+
+class HistoryPage(BaseModel):
+    items: list[TransitionOut]
+    next_before: int | None = Field(description="pass as `before` for the next (older) page")
+
+
+class Acknowledge(BaseModel):
+    by: str = Field(min_length=1, max_length=100, description="who takes the alert on")
+    comment: str = Field("", max_length=1000)
+
+
+class Acknowledged(BaseModel):
+    fingerprint: str
+    by: str
+    status: str = Field(description="'accepted': journaled, the engine applies it at once")
+
+
+def alerts_router(
+    source: AlertSource, journal: Journal, clock: Callable[[], float] = time.time
+) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+    db_path: Path = journal.path
+
+    @router.get("", response_model=AlertList)
+    def list_alerts(
+        state: str | None = Query(None, pattern="^(pending|firing)$"),
+        severity: str | None = None,
+        alertname: str | None = None,
+        charger: str | None = None,
+        site: str | None = None,
+    ) -> AlertList:
+        """Active alerts (pending and firing), in rule order."""
+        wanted = {"charger": charger, "site": site}
+        out = [
+            AlertOut.of(a)
+            for a in source.active()
+            if (state is None or a.state == state)
+            and (severity is None or a.severity == severity)
+            and (alertname is None or a.rule == alertname)
+            and all(v is None or a.labels.get(k) == v for k, v in wanted.items())
+        ]
+        return AlertList(count=len(out), alerts=out)
+
+    @router.get("/history", response_model=HistoryPage)
+    def history(
+        limit: int = Query(100, ge=1, le=1000),
+        before: int | None = Query(None, ge=1, description="an id from the previous page"),
+        fingerprint: str | None = None,
+        alertname: str | None = None,
+    ) -> HistoryPage:
+        """Past transitions (pending, firing, resolved, inactive, updates), newest first."""
+        conn = store.open_reader(db_path)
+        with contextlib.closing(conn):
+            rows = store.alert_history(conn, limit, before, fingerprint, alertname)
+        items = [TransitionOut.of(r) for r in rows]
+        return HistoryPage(items=items, next_before=items[-1].id if len(items) == limit else None)
+
+    @router.post(
+        "/{fingerprint}/acknowledge",
+        response_model=Acknowledged,
+        status_code=202,
+        responses={404: {"description": "no active alert has this fingerprint"}},
+    )
+    async def acknowledge(fingerprint: str, body: Acknowledge) -> Acknowledged:
+        """Take an alert on: it stays active, shows who is on it, and stops response-time
+        SLA rules that wait for an acknowledgement."""
+        alert = next((a for a in source.active() if a.fingerprint == fingerprint), None)
+        if alert is None:
+            raise HTTPException(404, f"no active alert has fingerprint {fingerprint!r}")
+        event = ev.AlertAcknowledged("", clock(), fingerprint, body.by, body.comment)
+        await journal.commit([event])
+        return Acknowledged(fingerprint=fingerprint, by=body.by, status="accepted")
+
+    return router
