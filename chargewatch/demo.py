@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from chargewatch.alerts import Alert
 from chargewatch.app import App
 from chargewatch.cli import fleet_options
 from chargewatch.config import Config
@@ -50,7 +51,7 @@ def _clock(seconds: float) -> str:
     return f"{minutes:02d}:{secs:02d}"
 
 
-def summary(state: LiveState, db: sqlite3.Connection, started: float) -> str:
+def summary(state: LiveState, db: sqlite3.Connection, started: float, alerts: list[Alert]) -> str:
     """A few lines on what the collector sees right now (its view, not the simulator's)."""
     chargers = state.chargers.values()
     online = sum(c.connected for c in chargers)
@@ -73,6 +74,10 @@ def summary(state: LiveState, db: sqlite3.Connection, started: float) -> str:
         f"energy {energy_wh / 1000:.1f} kWh | messages {messages}",
         f"        connectors: {by_status}",
     ]
+    firing = Counter(a.rule for a in alerts if a.state == "firing")
+    pending = sum(a.state == "pending" for a in alerts)
+    listed = ", ".join(f"{name} {n}" for name, n in firing.most_common()) or "none"
+    lines.append(f"        alerts firing: {listed} | pending {pending}")
     faults = db.execute(
         "SELECT charger_id, connector_id, error_code, vendor_id, vendor_error_code, "
         "fault_category, ts FROM status_history WHERE fault_category IS NOT NULL AND ts >= ? "
@@ -101,6 +106,7 @@ async def run_demo(config: Config, args: argparse.Namespace) -> None:
         f"{args.connectors} connectors each, fault rate {args.faults}, seed {args.seed}\n"
         f"  OCPP endpoint  {ocpp_url}/<chargePointId>\n"
         f"  chargers API   http://{host}:{app.http_port}/api/v1/chargers\n"
+        f"  alerts API     http://{host}:{app.http_port}/api/v1/alerts\n"
         f"  API docs       http://{host}:{app.http_port}/docs\n"
         f"  metrics        http://{host}:{app.http_port}/metrics\n"
         f"  data dir       {config.data_dir}\n"
@@ -115,7 +121,8 @@ async def run_demo(config: Config, args: argparse.Namespace) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(fleet), SUMMARY_EVERY_S)
             if not fleet.done():
-                print(summary(app.state, db, started), flush=True)
+                alerts = app.rules.active() if app.rules is not None else []
+                print(summary(app.state, db, started, alerts), flush=True)
         stats = fleet.result()
     finally:
         stop.set()
@@ -146,10 +153,16 @@ def summary_after_stop(config: Config, started: float) -> str:
             "SELECT COUNT(*) FROM status_history WHERE fault_category IS NOT NULL AND ts >= ?",
             (started,),
         ).fetchone()[0]
+        fired = db.execute(
+            "SELECT COUNT(*) FROM alert_history WHERE state = 'firing' AND previous IS NOT "
+            "'firing' AND at >= ?",
+            (started,),
+        ).fetchone()[0]
     finally:
         db.close()
     return (
         f"Stopped cleanly: every connection closed and journaled. This run: {events} events, "
-        f"{sessions} sessions, {energy_wh / 1000:.1f} kWh, {faults} fault reports, stored in "
+        f"{sessions} sessions, {energy_wh / 1000:.1f} kWh, {faults} fault reports, "
+        f"{fired} alerts fired, stored in "
         f"{config.data_dir / 'chargewatch.db'}."
     )

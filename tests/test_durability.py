@@ -205,17 +205,22 @@ def _spawn(data_dir: Path, ocpp_port: int, http_port: int) -> subprocess.Popen:
     )
 
 
-async def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
+async def _wait_listening(proc: subprocess.Popen, *ports: int, timeout: float = 20) -> None:
+    """Until every port accepts connections (the HTTP API starts after the OCPP server)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"collector exited: {proc.stderr.read()}")
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
+    for port in ports:
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"collector exited: {proc.stderr.read()}")
+            if time.monotonic() > deadline:
+                raise AssertionError("collector did not start listening")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
             writer.close()
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("collector did not start listening")
+            break
 
 
 @pytest.mark.slow
@@ -226,7 +231,7 @@ async def test_kill_9_loses_nothing_that_was_acknowledged(tmp_path: Path) -> Non
     acked: dict[str, list[int]] = {}
     txids: dict[str, int] = {}
     try:
-        await _wait_listening(ocpp_port, proc)
+        await _wait_listening(proc, ocpp_port, http_port)
 
         async def charger(n: int) -> None:
             cid = f"CP-K{n}"
@@ -264,7 +269,7 @@ async def test_kill_9_loses_nothing_that_was_acknowledged(tmp_path: Path) -> Non
     # restart on the same data dir: every acknowledged reading is there
     proc = _spawn(data, ocpp_port, http_port)
     try:
-        await _wait_listening(ocpp_port, proc)
+        await _wait_listening(proc, ocpp_port, http_port)
         for cid, values in acked.items():
             rows = db_rows(
                 data, "SELECT data FROM journal WHERE charger_id=? AND kind='meter'", (cid,)
@@ -289,7 +294,7 @@ async def test_second_process_on_the_same_data_dir_refuses(tmp_path: Path) -> No
     first = _spawn(data, free_port(), free_port())
     try:
         port = int(first.args[first.args.index("--ocpp-port") + 1])
-        await _wait_listening(port, first)
+        await _wait_listening(first, port)
         second = _spawn(data, free_port(), free_port())
         _, err = second.communicate(timeout=20)
         assert second.returncode == 1
