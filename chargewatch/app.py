@@ -162,7 +162,10 @@ class App:
             await self.journal.commit(
                 [
                     ev.Disconnected(
-                        c.charger_id, c.last_seen or time.time(), None, "collector restarted"
+                        c.charger_id,
+                        c.last_seen or time.time(),
+                        None,
+                        ev.REASON_COLLECTOR_RESTARTED,
                     )
                     for c in stale
                 ]

@@ -48,6 +48,12 @@ class Connected(Event):
     protocol: str = ""
 
 
+# Disconnect reasons of ChargeWatch's own making: the charger did nothing wrong.
+REASON_COLLECTOR_STOPPING = "collector stopping"
+REASON_COLLECTOR_RESTARTED = "collector restarted"  # it was not running to see the close
+OUR_DISCONNECTS = frozenset({REASON_COLLECTOR_STOPPING, REASON_COLLECTOR_RESTARTED})
+
+
 @dataclass(slots=True, frozen=True)
 class Disconnected(Event):
     kind: ClassVar[str] = "disconnected"

@@ -75,6 +75,7 @@ class OcppServer:
         self.connections: dict[str, _Charger] = {}
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()  # replaced connections being closed
+        self._stopping = False
 
     @property
     def port(self) -> int:
@@ -95,6 +96,7 @@ class OcppServer:
 
     async def stop(self) -> None:
         """Close every connection (1001 going away) and wait until each is journaled."""
+        self._stopping = True  # the disconnects that follow are ours, not the chargers'
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -187,6 +189,8 @@ class OcppServer:
                 del self.connections[charger_id]
                 code = ws.close_code
                 reason = ws.close_reason or ""
+                if self._stopping:
+                    reason = ev.REASON_COLLECTOR_STOPPING
                 log.info("%s: disconnected (code %s %s)", charger_id, code, reason)
                 try:
                     await self.journal.commit(

@@ -161,6 +161,11 @@ class Engine:
         self.now = max(self.now, now)
         return self._take()
 
+    def resume(self, at: float) -> None:
+        """ChargeWatch itself was down until `at` (call after catching up on the journal):
+        chargers are not blamed for the silence of that gap."""
+        self.facts.resume(at)
+
     def active(self) -> list[Alert]:
         """Copies of the pending and firing alerts, in rule order."""
         return [a.copy() for r in self.rules for a in self.alerts[r.index].values()]

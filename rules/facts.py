@@ -54,7 +54,7 @@ class ConnectorFacts:
 @dataclass(slots=True)
 class ChargerFacts:
     last_seen: float | None = None
-    connected: bool = False
+    connected: bool | None = False  # None: unknown (ChargeWatch itself was not watching)
     disconnected_at: float | None = None
     heartbeat_interval: float | None = None
     vendor: str | None = None
@@ -95,6 +95,10 @@ class Facts:
         return out
 
     def _disconnected(self, charger: ChargerFacts, e: ev.Disconnected) -> list[Derived]:
+        if e.reason in ev.OUR_DISCONNECTS:
+            # we closed it (stopping) or were not running to see it: not the charger's doing
+            charger.connected, charger.disconnected_at = None, None
+            return []
         charger.connected, charger.disconnected_at = False, e.ts
         return [Derived("disconnect", e.charger_id, None, {"reason": e.reason})]
 
@@ -194,6 +198,13 @@ class Facts:
     def _security(self, charger: ChargerFacts, e: ev.SecurityEventReported) -> list[Derived]:
         details = {"type": e.type, "tech_info": e.tech_info or ""}
         return [Derived("security_event", e.charger_id, None, details)]
+
+    def resume(self, at: float) -> None:
+        """ChargeWatch was not running until `at`: silence before then is ours, so every
+        charger's silence counts from `at`."""
+        for charger in self.chargers.values():
+            if charger.last_seen is not None and charger.last_seen < at:
+                charger.last_seen = at
 
     # ---- snapshot ----------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:

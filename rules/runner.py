@@ -105,6 +105,7 @@ class RuleRunner:
         registry.register(AlertsCollector(self))
         self._db = store.open_reader(journal.path)
         self.position = 0  # the last journal seq the engine has seen
+        self._saved = -1  # the position last saved as the "rules" cursor
         self._snapshot_at = 0.0
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -118,6 +119,8 @@ class RuleRunner:
             self.position, data = saved
             await self._publish(self.engine.restore(json.loads(data), now))
         await self._catch_up()
+        # the journal ends where the last run stopped: its gap until now was ours
+        self.engine.resume(now)
         self._snapshot_at = self.clock()
         self._task = asyncio.create_task(self._run(), name="rule-runner")
         log.info(
@@ -211,7 +214,11 @@ class RuleRunner:
                 self.metrics.transitions.labels(t.alert.state).inc()
             if fresh:
                 await self.journal.commit([_event(t) for t in fresh])
-        await asyncio.to_thread(store.save_cursor, self._db, CONSUMER, self.position, self.clock())
+        if self.position != self._saved:
+            await asyncio.to_thread(
+                store.save_cursor, self._db, CONSUMER, self.position, self.clock()
+            )
+            self._saved = self.position
 
     def _unknown(self, transitions: list[Transition]) -> list[Transition]:
         return [

@@ -4,6 +4,7 @@ alerts reach Prometheus' exposition and InfluxDB."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from typing import Any
@@ -259,3 +260,28 @@ async def test_the_engine_keeps_up_while_idle(start_app) -> None:
             ),
             10,
         )
+
+
+async def test_a_collector_restart_does_not_blame_the_chargers(start_app, tmp_path) -> None:
+    """Stopping ChargeWatch closes every connection and leaves a gap in what it saw: neither
+    may raise ChargerOffline once the chargers are back."""
+    data = tmp_path / "data"
+    config = (
+        "rules:\n  overrides:\n"
+        "    - params: {offline_for: 1s, heartbeats: 1, min_silence: 2s}\n"
+        "ocpp:\n  heartbeat_interval: 1\n"
+    )
+    app: App = await start_app(config, data_dir=data)
+    async with raw_charger(app.ocpp_port, "CP-R") as ws:
+        await call(ws, "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+        await rules_caught_up(app)
+        await app.stop()  # closes the charger's connection: our doing
+    await asyncio.sleep(3)  # longer than offline_for and than the silence limit
+    again: App = await start_app(config, data_dir=data)
+    async with raw_charger(again.ocpp_port, "CP-R") as ws:
+        await call(ws, "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+        await rules_caught_up(again)
+        offline = [t for t in await history(again) if t["alertname"] == "ChargerOffline"]
+        assert offline == []
+    # a charger that really goes away is still caught
+    await eventually(lambda: any(a.rule == "ChargerOffline" for a in again.rules.active()), 10)

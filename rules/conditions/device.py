@@ -99,7 +99,7 @@ class AbsentCondition(Condition):
             limits.append(silent_for)
         silent = now - charger.last_seen
         details = {"connected": charger.connected, "silent_for_s": round(silent)}
-        if spec.when_disconnected and not charger.connected:
+        if spec.when_disconnected and charger.connected is False:
             return Verdict(True, silent, {**details, "limit_s": 0})
         if not limits:
             return INACTIVE

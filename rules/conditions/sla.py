@@ -44,7 +44,7 @@ class AvailabilityCondition(Condition):
 
     def _is_up(self, charger_id: str, port: int) -> bool:
         charger = self.ctx.facts.chargers[charger_id]
-        if not charger.connected:
+        if charger.connected is False:  # None (unknown, we were down) is not the port's fault
             return False
         for cid in (0, port):
             c = charger.connectors.get(cid)
