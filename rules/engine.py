@@ -41,6 +41,12 @@ from rules.schema import ConditionSpec, RuleSpec
 
 SNAPSHOT_VERSION = 1
 _SPACES = re.compile(r"[ \t]{2,}")  # left where a template names a detail that was empty
+_BEFORE_STOP = re.compile(r"[ \t]+([.,;:)])")
+
+
+def _tidy(text: str) -> str:
+    """Text as a person would write it after empty details were left out."""
+    return _BEFORE_STOP.sub(r"\1", _SPACES.sub(" ", text)).strip()
 
 
 class _Blank(dict):
@@ -264,14 +270,11 @@ class Engine:
         }
 
     def _annotate(self, rule: CompiledRule, alert: Alert, v: Verdict, params: Params) -> None:
-        values = _Blank(params)
+        values = _Blank({k: format_value(x) for k, x in params.items()})
         values.update({k: format_value(x) for k, x in (v.details or {}).items()})
         values.update(alert.labels)
         values["value"] = "" if v.value is None else format_value(v.value)
-        alert.annotations = {
-            k: _SPACES.sub(" ", t.safe_substitute(values)).strip()
-            for k, t in rule.templates.items()
-        }
+        alert.annotations = {k: _tidy(t.safe_substitute(values)) for k, t in rule.templates.items()}
 
     def _evaluate(self, rule: CompiledRule, key: Key, now: float) -> None:
         params = self._params(rule.index, key)

@@ -20,7 +20,7 @@ from rules.schema import MeasurandSpec
 
 class MeasurandCondition(Condition):
     kinds = frozenset({"meter"})
-    details = ("measurand", "unit", "samples")
+    details = ("measurand", "unit", "samples", "reading")
 
     def __init__(self, rule: int, scope: str, ctx: Context, spec: MeasurandSpec) -> None:
         super().__init__(rule, scope, ctx)
@@ -81,10 +81,12 @@ class MeasurandCondition(Condition):
         if value is None:
             return Verdict(False, recheck=recheck)
         if self.compare(value, resolve(spec.threshold, params)):
+            unit = self.unit.get(key, "")
             details = {
                 "measurand": spec.name,
-                "unit": self.unit.get(key, ""),
+                "unit": unit,
                 "samples": len(series),
+                "reading": f"{value:.6g} {unit}".strip(),  # the compared value, with its unit
             }
             return Verdict(True, value, details, recheck)
         return Verdict(False, recheck=recheck)
