@@ -54,7 +54,7 @@ class ConnectorFacts:
 @dataclass(slots=True)
 class ChargerFacts:
     last_seen: float | None = None
-    connected: bool | None = False  # None: unknown (ChargeWatch itself was not watching)
+    connected: bool | None = None  # None: unknown (not seen yet, or ChargeWatch was down)
     disconnected_at: float | None = None
     heartbeat_interval: float | None = None
     vendor: str | None = None

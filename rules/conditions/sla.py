@@ -99,8 +99,10 @@ class AvailabilityCondition(Condition):
         if not degraded or observed <= 0:
             return INACTIVE
         recheck = now + resolve(self.spec.resolution, params)
-        if observed < resolve(self.spec.min_observed, params):
-            return Verdict(False, recheck=recheck)
+        min_observed = resolve(self.spec.min_observed, params)
+        if observed < min_observed:
+            # judged from the moment it has been watched long enough (sooner with more ports)
+            return Verdict(False, recheck=min(recheck, now + min_observed - observed))
         availability = 100.0 * (1.0 - down / observed)
         target = resolve(self.spec.availability_below, params)
         if availability >= target:
