@@ -40,6 +40,7 @@ from rules.params import Override, ParamTable
 from rules.schema import ConditionSpec, RuleSpec
 
 SNAPSHOT_VERSION = 1
+MIN_STEP = 0.001  # seconds: the earliest a timer can be due after the engine's now
 _SPACES = re.compile(r"[ \t]{2,}")  # left where a template names a detail that was empty
 _BEFORE_STOP = re.compile(r"[ \t]+([.,;:)])")
 
@@ -215,6 +216,8 @@ class Engine:
 
     # ---- timers ------------------------------------------------------------------------
     def _schedule(self, index: int, key: Key, at: float) -> None:
+        # a check due now or earlier would fire again at once, forever: always move on
+        at = max(at, self.now + MIN_STEP)
         current = self._due.get((index, key))
         if current is not None and current <= at:
             return  # an earlier check re-evaluates and schedules again if still needed

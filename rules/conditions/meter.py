@@ -70,7 +70,7 @@ class MeasurandCondition(Condition):
         horizon = self._horizon(params)
         start = now - horizon
         drop = 0
-        while drop < len(series) and series[drop][0] < start:
+        while drop < len(series) and series[drop][0] <= start:
             drop += 1
         if drop:
             del series[:drop]
