@@ -39,7 +39,7 @@ from rules.facts import Facts
 from rules.params import Override, ParamTable
 from rules.schema import ConditionSpec, RuleSpec
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 MIN_STEP = 0.001  # seconds: the earliest a timer can be due after the engine's now
 _SPACES = re.compile(r"[ \t]{2,}")  # left where a template names a detail that was empty
 _BEFORE_STOP = re.compile(r"[ \t]+([.,;:)])")
@@ -394,6 +394,7 @@ class Engine:
     # ---- snapshot ----------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to continue after a restart, as JSON-ready data."""
+        names = [r.name for r in self.rules]
         return {
             "version": SNAPSHOT_VERSION,
             "now": self.now if self.now != float("-inf") else None,
@@ -402,20 +403,22 @@ class Engine:
                 r.name: {"digest": r.digest, "state": r.condition.dump()} for r in self.rules
             },
             "alerts": [
-                {"rule": r.name, "key": list(key), "alert": a.to_dict()}
+                {"rule": r.name, "key": key, "alert": a.to_dict()}
                 for r in self.rules
                 for key, a in self.alerts[r.index].items()
             ],
-            "timers": [
-                [self.rules[index].name, list(key), at] for (index, key), at in self._due.items()
-            ],
+            # keys are tuples: JSON writes them as arrays, restore turns them back
+            "timers": [[names[index], key, at] for (index, key), at in self._due.items()],
         }
 
     def restore(self, data: Mapping[str, Any], now: float) -> list[Transition]:
         """Continue from a snapshot. Alerts of rules that no longer exist resolve at `now`;
-        the alerts of a rule whose definition changed are re-evaluated from scratch."""
+        the alerts of a rule whose definition changed are re-evaluated from scratch.
+        ValueError if the snapshot was written by another version of the engine."""
         if data.get("version") != SNAPSHOT_VERSION:
-            return []
+            raise ValueError(
+                f"snapshot version {data.get('version')}, this engine reads {SNAPSHOT_VERSION}"
+            )
         if data.get("now") is not None:
             self.now = data["now"]
         self.facts.load(data.get("facts") or {})

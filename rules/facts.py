@@ -9,7 +9,8 @@ report does not overwrite a newer one).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from chargewatch import events as ev
@@ -207,21 +208,27 @@ class Facts:
                 charger.last_seen = at
 
     # ---- snapshot ----------------------------------------------------------------------
+    # Rows of values in field order, not dicts: a 10,000-charger fleet snapshots in a
+    # fraction of the time and size (bench/rules.py).
     def dump(self) -> dict[str, Any]:
-        out = {}
-        for cid, ch in self.chargers.items():
-            data = asdict(ch)
-            data["connectors"] = {str(k): v for k, v in data["connectors"].items()}
-            out[cid] = data
-        return out
+        return {
+            cid: [
+                _charger_row(ch),
+                {str(k): _connector_row(c) for k, c in ch.connectors.items()},
+            ]
+            for cid, ch in self.chargers.items()
+        }
 
     def load(self, data: dict[str, Any]) -> None:
-        names = {f.name for f in fields(ConnectorFacts)}
-        for cid, raw in data.items():
-            connectors = raw.pop("connectors", {})
-            ch = self.chargers[cid] = ChargerFacts(**raw)
-            for k, v in connectors.items():
-                ch.connectors[int(k)] = ConnectorFacts(**{n: v[n] for n in names if n in v})
+        for cid, (row, connectors) in data.items():
+            ch = self.chargers[cid] = ChargerFacts(*row)
+            for k, values in connectors.items():
+                ch.connectors[int(k)] = ConnectorFacts(*values)
+
+
+_CHARGER_FIELDS = tuple(f.name for f in fields(ChargerFacts) if f.name != "connectors")
+_charger_row = attrgetter(*_CHARGER_FIELDS)
+_connector_row = attrgetter(*(f.name for f in fields(ConnectorFacts)))
 
 
 _HANDLERS = {

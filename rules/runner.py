@@ -116,8 +116,15 @@ class RuleRunner:
         saved = await asyncio.to_thread(store.read_rule_snapshot, self._db)
         now = self.clock()
         if saved is not None:
-            self.position, data = saved
-            await self._publish(self.engine.restore(json.loads(data), now))
+            position, data = saved
+            try:
+                restored = self.engine.restore(json.loads(data), now)
+            except ValueError as exc:
+                # rebuilt from the whole journal; transitions already recorded are skipped
+                log.warning("rules: snapshot not usable (%s); replaying the journal", exc)
+            else:
+                self.position = position
+                await self._publish(restored)
         await self._catch_up()
         # the journal ends where the last run stopped: its gap until now was ours
         self.engine.resume(now)

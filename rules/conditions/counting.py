@@ -37,7 +37,8 @@ class CountCondition(Condition):
         self.derived = frozenset(spec.events)
         self.compare = OPS[spec.op]
         self.match = {k: frozenset(v) for k, v in spec.match.items()}
-        self.seen: dict[Key, deque[tuple[float, str, dict[str, Any]]]] = {}
+        self.seen: dict[Key, deque[float]] = {}  # times of the events in the window
+        self.last: dict[Key, tuple[str, dict[str, Any]]] = {}  # the latest, for annotations
 
     def observe_derived(self, d: Derived, now: float) -> Iterable[Key]:
         for name, allowed in self.match.items():
@@ -46,7 +47,8 @@ class CountCondition(Condition):
         key = self.ctx.key(self.scope, d.charger, d.connector)
         if key is None:
             return ()
-        self.seen.setdefault(key, deque()).append((now, d.name, d.details))
+        self.seen.setdefault(key, deque()).append(now)
+        self.last[key] = (d.name, d.details)
         return (key,)
 
     def evaluate(self, key: Key, now: float, params: Params) -> Verdict:
@@ -54,24 +56,27 @@ class CountCondition(Condition):
         if not seen:
             return INACTIVE
         window = resolve(self.spec.window, params)
-        while seen and seen[0][0] <= now - window:
+        while seen and seen[0] <= now - window:
             seen.popleft()
         if not seen:
             return INACTIVE
         count = len(seen)
-        recheck = seen[0][0] + window
+        recheck = seen[0] + window
         if not self.compare(count, resolve(self.spec.threshold, params)):
             return Verdict(False, recheck=recheck)
-        _, name, last = seen[-1]
+        name, last = self.last[key]
         return Verdict(True, count, {**last, "count": count, "event": name}, recheck)
 
     def forget(self, key: Key) -> None:
         if not self.seen.get(key):
             self.seen.pop(key, None)
+            self.last.pop(key, None)
 
     def dump(self) -> Any:
-        return [[list(k), list(map(list, v))] for k, v in self.seen.items() if v]
+        last = self.last
+        return [[k, list(v), last[k]] for k, v in self.seen.items() if v]
 
     def load(self, data: Any) -> None:
-        for key, seen in data or []:
-            self.seen[tuple(key)] = deque((t, n, d) for t, n, d in seen)
+        for key, seen, (name, details) in data or []:
+            self.seen[tuple(key)] = deque(seen)
+            self.last[tuple(key)] = (name, details)

@@ -116,11 +116,11 @@ class AvailabilityCondition(Condition):
         return Verdict(True, availability, details, recheck)
 
     def dump(self) -> Any:
-        return [[c, p, asdict(h)] for (c, p), h in self.ports.items()]
+        return [[c, p, h.observed_since, h.down_since, h.downs] for (c, p), h in self.ports.items()]
 
     def load(self, data: Any) -> None:
-        for charger, port, history in data or []:
-            self.ports[(charger, port)] = PortHistory(**history)
+        for charger, port, observed_since, down_since, downs in data or []:
+            self.ports[(charger, port)] = PortHistory(observed_since, down_since, downs)
             self.ports_of.setdefault(charger, []).append(port)
 
 
