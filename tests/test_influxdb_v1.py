@@ -115,6 +115,14 @@ async def test_outage_loses_nothing_and_doubles_nothing(start_app, influxdb1: In
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"http://127.0.0.1:{app.http_port}/metrics")).text
     assert 'chargewatch_influxdb_write_errors_total{reason="connection"}' in text
+    # the gauge reaches 0 (alert transitions may still be journaled, and shipped, meanwhile)
+    url = f"http://127.0.0.1:{app.http_port}/metrics"
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            text = (await client.get(url)).text
+            if "chargewatch_influxdb_backlog_events 0.0" in text:
+                break
+            await asyncio.sleep(0.1)
     assert "chargewatch_influxdb_backlog_events 0.0" in text
 
 
