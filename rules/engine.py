@@ -31,6 +31,7 @@ from chargewatch.alerts import (
     Transition,
     fingerprint,
 )
+from rules import snapshot
 from rules.conditions import SCOPES, scope_kind
 from rules.conditions.base import ALL_KINDS, Condition, Context, Params, Verdict, build, resolve
 from rules.conditions.fleet import AggregateCondition
@@ -39,7 +40,6 @@ from rules.facts import Facts
 from rules.params import Override, ParamTable
 from rules.schema import ConditionSpec, RuleSpec
 
-SNAPSHOT_VERSION = 2
 MIN_STEP = 0.001  # seconds: the earliest a timer can be due after the engine's now
 _SPACES = re.compile(r"[ \t]{2,}")  # left where a template names a detail that was empty
 _BEFORE_STOP = re.compile(r"[ \t]+([.,;:)])")
@@ -391,65 +391,14 @@ class Engine:
                 if target.state == FIRING:
                     self._emit(target, FIRING, now)
 
-    # ---- snapshot ----------------------------------------------------------------------
+    # ---- snapshot (rules/snapshot.py) -------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to continue after a restart, as JSON-ready data."""
-        names = [r.name for r in self.rules]
-        return {
-            "version": SNAPSHOT_VERSION,
-            "now": self.now if self.now != float("-inf") else None,
-            "facts": self.facts.dump(),
-            "rules": {
-                r.name: {"digest": r.digest, "state": r.condition.dump()} for r in self.rules
-            },
-            "alerts": [
-                {"rule": r.name, "key": key, "alert": a.to_dict()}
-                for r in self.rules
-                for key, a in self.alerts[r.index].items()
-            ],
-            # keys are tuples: JSON writes them as arrays, restore turns them back
-            "timers": [[names[index], key, at] for (index, key), at in self._due.items()],
-        }
+        return snapshot.dump(self)
 
     def restore(self, data: Mapping[str, Any], now: float) -> list[Transition]:
-        """Continue from a snapshot. Alerts of rules that no longer exist resolve at `now`;
-        the alerts of a rule whose definition changed are re-evaluated from scratch.
-        ValueError if the snapshot was written by another version of the engine."""
-        if data.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(
-                f"snapshot version {data.get('version')}, this engine reads {SNAPSHOT_VERSION}"
-            )
-        if data.get("now") is not None:
-            self.now = data["now"]
-        self.facts.load(data.get("facts") or {})
-        changed: set[str] = set()
-        for name, saved in (data.get("rules") or {}).items():
-            rule = self.by_name.get(name)
-            if rule is None:
-                continue
-            if saved.get("digest") == rule.digest:
-                rule.condition.load(saved.get("state"))
-            else:
-                changed.add(name)
-        for item in data.get("alerts") or []:
-            alert, key = Alert.from_dict(item["alert"]), tuple(item["key"])
-            rule = self.by_name.get(item["rule"])
-            if rule is None:
-                alert.resolved_at = max(self.now, now)
-                previous, alert.state = alert.state, RESOLVED
-                self._out.append(Transition(alert.resolved_at, previous, alert))
-                continue
-            self.alerts[rule.index][key] = alert
-            self.by_fp[alert.fingerprint] = (rule.index, key)
-        for name, key, at in data.get("timers") or []:
-            rule = self.by_name.get(name)
-            if rule is not None and name not in changed:
-                self._schedule(rule.index, tuple(key), at)
-        for name in sorted(changed):
-            rule = self.by_name[name]
-            for key in list(self.alerts[rule.index]):
-                self._schedule(rule.index, key, max(self.now, now))
-        return self._take()
+        """Continue from a snapshot (see rules.snapshot.restore)."""
+        return snapshot.restore(self, data, now)
 
 
 def _leaves(condition: Condition) -> Iterable[Condition]:
