@@ -27,8 +27,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "check",
         help="validate rule files (default: the built-in pack and the config's rules.files)",
     )
-    check.add_argument("files", nargs="*", help="rule files or globs")
-    check.add_argument("--config", type=Path, help="also check this chargewatch.yaml's rules")
+    check.add_argument(
+        "files",
+        nargs="*",
+        help="rule files or globs (with --config: instead of the config's rules.files)",
+    )
+    check.add_argument(
+        "--config",
+        type=Path,
+        help="check what this chargewatch.yaml loads: built-in pack, rules.files, "
+        "rules.disabled and rules.overrides",
+    )
     test = commands.add_parser("test", help="run rule test files (default: the built-in ones)")
     test.add_argument("files", nargs="*", help="rule test files or globs")
 
@@ -39,25 +48,42 @@ def main(args: argparse.Namespace) -> int:
     return test(args.files)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _fail(errors: list[ConfigError]) -> int:
     for error in errors:
         print(error, file=sys.stderr)
-    print(f"{len(errors)} error{'s' if len(errors) != 1 else ''}", file=sys.stderr)
+    print(_plural(len(errors), "error"), file=sys.stderr)
     return 1
+
+
+def _add(paths: list[Path], more: list[Path]) -> list[Path]:
+    """`paths` then those of `more` not already in it (the same file named two ways counts once)."""
+    seen = {p.resolve() for p in paths}
+    out = list(paths)
+    for p in more:
+        if p.resolve() not in seen:
+            seen.add(p.resolve())
+            out.append(p)
+    return out
 
 
 def check(patterns: list[str], config_path: Path | None) -> int:
     try:
         config = load_config(config_path) if config_path else None
-        if patterns:
-            paths = loader.expand(patterns)
-        elif config is not None:
-            paths = loader.default_files() if config.rules.builtin else []
-            paths += [
-                p for p in loader.expand(config.rules.files, config.base_dir) if p not in paths
-            ]
+        if config is None:
+            paths = _add([], loader.expand(patterns)) if patterns else loader.default_files()
         else:
-            paths = loader.default_files()
+            # what `run` would load, with FILES (relative to the working directory) standing
+            # in for rules.files (relative to the config file)
+            own = (
+                loader.expand(patterns)
+                if patterns
+                else loader.expand(config.rules.files, config.base_dir)
+            )
+            paths = _add(loader.default_files() if config.rules.builtin else [], own)
     except ConfigError as exc:
         return _fail([exc])
     rules, errors = loader.load(paths)
@@ -73,7 +99,7 @@ def check(patterns: list[str], config_path: Path | None) -> int:
         errors += loader.check_overrides(overrides, specs, config.source)
     if errors:
         return _fail(errors)
-    print(f"{len(rules)} rules in {len(paths)} files: OK")
+    print(f"{_plural(len(rules), 'rule')} in {_plural(len(paths), 'file')}: OK")
     return 0
 
 
@@ -88,11 +114,17 @@ def test(patterns: list[str]) -> int:
         try:
             outcomes = run_file(path)
         except loader.RuleErrors as exc:
-            _fail(exc.errors)
-            bad_files += 1
-            continue
+            errors = exc.errors
         except ConfigError as exc:
-            _fail([exc])
+            errors = [exc]
+        except Exception as exc:
+            # a value of the wrong type in an event (connector_id: one) that only the engine
+            # trips over: report the file, run the others
+            errors = [ConfigError(f"cannot run: {type(exc).__name__}: {exc}", file=str(path))]
+        else:
+            errors = []
+        if errors:
+            _fail(errors)
             bad_files += 1
             continue
         for outcome in outcomes:
@@ -104,6 +136,6 @@ def test(patterns: list[str]) -> int:
                 print(f"FAIL {path}: {outcome.name}")
                 for line in outcome.failures:
                     print(f"       {line}")
-    bad = f", {bad_files} unreadable file{'s' if bad_files != 1 else ''}" if bad_files else ""
-    print(f"{total} tests, {failed} failed{bad}")
+    bad = f", {_plural(bad_files, 'bad file')}" if bad_files else ""
+    print(f"{_plural(total, 'test')}, {failed} failed{bad}")
     return 1 if failed or bad_files else 0
