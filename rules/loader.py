@@ -28,7 +28,7 @@ from rules.conditions.session import SessionCondition
 from rules.conditions.sla import AvailabilityCondition, ResponseCondition
 from rules.engine import default_scope
 from rules.params import Override, make_override
-from rules.schema import PARAM_REF, ConditionSpec, RuleFileSpec, RuleSpec
+from rules.schema import PARAM_REF, ConditionSpec, RuleSpec
 
 PACKS = Path(__file__).parent / "packs"
 DOCS = "docs/rules.md"
@@ -105,37 +105,54 @@ def for_config(
     return specs, overrides
 
 
-def read_file(path: Path) -> tuple[list[LoadedRule], list[ConfigError]]:
-    """The rules of one file, or the errors that stop it from being read."""
+def read_file(path: Path) -> tuple[list[LoadedRule], list[ConfigError], set[str]]:
+    """The valid rules of one file, the errors, and the names of the rules that failed the
+    schema (each rule is checked on its own, so one bad rule hides no error of another)."""
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        return [], [ConfigError(f"cannot read rule file: {exc.strerror}", file=file)]
+        return [], [ConfigError(f"cannot read rule file: {exc.strerror}", file=file)], set()
     try:
         data, root = parse_yaml(text, file)
     except ConfigError as exc:
-        return [], [exc]
+        return [], [exc], set()
     if data is None:
         data = {}
+    shape = "a rule file is a mapping with a `rules:` list"
     if not isinstance(data, dict):
-        return [], [ConfigError("a rule file is a mapping with a `rules:` list", file=file, line=1)]
-    try:
-        parsed = RuleFileSpec.model_validate(data)
-    except ValidationError as exc:
-        return [], validation_errors(exc, root, file, DOCS)
-    return [LoadedRule(spec, file, root, i) for i, spec in enumerate(parsed.rules)], []
+        return [], [ConfigError(shape, file=file, line=1)], set()
+    errors = [
+        ConfigError(f"unknown key (see {DOCS})", file=file, line=line_of(root, (key,)), key=key)
+        for key in data
+        if key != "rules"
+    ]
+    items = data.get("rules") or []
+    if not isinstance(items, list):
+        return [], [*errors, ConfigError(shape, file=file, line=line_of(root, ("rules",)))], set()
+    rules: list[LoadedRule] = []
+    broken: set[str] = set()
+    for i, item in enumerate(items):
+        try:
+            rules.append(LoadedRule(RuleSpec.model_validate(item), file, root, i))
+        except ValidationError as exc:
+            errors += validation_errors(exc, root, file, DOCS, prefix=("rules", i))
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                broken.add(item["name"])
+    return rules, errors, broken
 
 
 def load(paths: Sequence[Path]) -> tuple[list[LoadedRule], list[ConfigError]]:
     """Read and check every file; all errors are returned, not only the first."""
     rules: list[LoadedRule] = []
     errors: list[ConfigError] = []
+    broken: set[str] = set()
     for path in paths:
-        found, problems = read_file(path)
+        found, problems, failed = read_file(path)
         rules.extend(found)
         errors.extend(problems)
-    errors.extend(check(rules))
+        broken |= failed
+    errors.extend(check(rules, broken))
     return rules, errors
 
 
@@ -167,7 +184,8 @@ class RuleErrors(ConfigError):
 
 
 # ---- meaning -----------------------------------------------------------------------------
-def check(rules: Sequence[LoadedRule]) -> list[ConfigError]:
+def check(rules: Sequence[LoadedRule], broken: Iterable[str] = ()) -> list[ConfigError]:
+    """Meaning errors; `broken` names rules that failed the schema (already reported)."""
     errors: list[ConfigError] = []
     seen: dict[str, LoadedRule] = {}
     for rule in rules:
@@ -182,13 +200,16 @@ def check(rules: Sequence[LoadedRule]) -> list[ConfigError]:
             )
         else:
             seen[rule.spec.name] = rule
+    skip = frozenset(broken)
     for rule in rules:
-        errors.extend(_check_rule(rule, seen))
+        errors.extend(_check_rule(rule, seen, skip))
     errors.extend(_check_cycles(seen))
     return errors
 
 
-def _check_rule(rule: LoadedRule, by_name: dict[str, LoadedRule]) -> list[ConfigError]:
+def _check_rule(
+    rule: LoadedRule, by_name: dict[str, LoadedRule], broken: frozenset[str]
+) -> list[ConfigError]:
     spec = rule.spec
     errors: list[ConfigError] = []
     scope = spec.scope or default_scope(spec.condition)
@@ -207,11 +228,13 @@ def _check_rule(rule: LoadedRule, by_name: dict[str, LoadedRule]) -> list[Config
             )
         if cond.kind == "aggregate":
             target = by_name.get(cond.spec.rule)
-            if target is None:
+            if target is None and cond.spec.rule not in broken:
                 errors.append(
                     rule.error(f"no rule named {cond.spec.rule!r}", *path, "aggregate", "rule")
                 )
-            elif (target.spec.scope or default_scope(target.spec.condition)) in ("site", "network"):
+            elif target is not None and (
+                target.spec.scope or default_scope(target.spec.condition)
+            ) in ("site", "network"):
                 errors.append(
                     rule.error(
                         "aggregate counts chargers: its rule must be connector or charger scope",

@@ -305,10 +305,6 @@ class RuleSpec(_Spec):
         return out
 
 
-class RuleFileSpec(_Spec):
-    rules: list[RuleSpec] = Field(default_factory=list)
-
-
 def _known(values: list[str], known: frozenset[str], what: str) -> list[str]:
     for value in values:
         if value not in known:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -44,7 +44,7 @@ class _Spec(BaseModel):
 
 class ExpectedAlert(_Spec):
     alertname: str
-    state: str = "firing"
+    state: Literal["pending", "firing"] = "firing"  # what an active alert can be
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     explained_by: str | None = None  # alertname of the explaining alert
@@ -198,11 +198,38 @@ def _event(item: TimelineEvent, now: float, engine: Engine) -> ev.Event | None:
             extra[name] = EPOCH + parse_duration(extra[name])
     if cls is ev.MeterValuesReported:
         extra["samples"] = tuple(_sample(s, now) for s in extra.get("samples", []))
-    names = {f.name for f in fields(cls)}
-    unknown = set(extra) - names
+    types = {f.name: str(f.type) for f in fields(cls)}
+    unknown = set(extra) - set(types)
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+    for name, value in extra.items():
+        if not _fits(value, types[name]):
+            raise ValueError(f"{name} must be {types[name]}, not {value!r}")
     return cls(charger_id=item.charger, ts=now, **extra)
+
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "dict": (dict,),
+    "tuple": (tuple,),
+}
+
+
+def _fits(value: Any, annotation: str) -> bool:
+    """Whether a value from YAML suits a field annotated like `int | None`."""
+    for part in annotation.split("|"):
+        base = part.strip().split("[")[0]
+        if base == "None" and value is None:
+            return True
+        allowed = _PY_TYPES.get(base)
+        if allowed is None:
+            return True  # a type this check does not know: let the event decide
+        if isinstance(value, allowed) and not (isinstance(value, bool) and base != "bool"):
+            return True
+    return False
 
 
 def _signed(value: Any) -> float:

@@ -155,7 +155,10 @@ def test_every_error_is_reported_not_only_the_first(tmp_path: Path) -> None:
     )
     text = text.replace("rules:\n", "", 1).replace("rules:\n", "")
     errors = errors_of(tmp_path, "rules:\n" + text)
-    assert len(errors) == 1  # the schema error stops the file before meaning is checked
+    # a rule failing the schema hides nothing of the others: its own error and the next
+    # rule's undefined template name are both reported
+    assert len(errors) == 2, errors
+    assert "unknown measurand 'Temp'" in errors[0] and "$nope is not defined" in errors[1]
     ok = GOOD + GOOD.replace("rules:\n", "").replace("Hot", "Cold").replace("$value", "$x")
     both = errors_of(tmp_path, ok.replace("threshold: $limit", "threshold: $y"))
     assert len(both) == 3, both

@@ -75,11 +75,6 @@ def test_check_reports_errors_of_every_file(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rules/loader.py read_file validates a file as a whole: a schema error in one rule "
-    "drops every rule of the file, so the duplicate name is only reported once it is fixed",
-)
 def test_check_reports_schema_and_meaning_errors_of_one_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -172,7 +167,7 @@ def test_rules_test_reports_a_bad_file_and_runs_the_others(
         header + "  - name: no kind\n    events: [{at: 0s, charger: CP1}]\n"
         "    expect: [{at: 1m, alerts: []}]\n"
     )
-    (tmp_path / "b_test.yaml").write_text(  # a connector id the engine cannot compare
+    (tmp_path / "b_test.yaml").write_text(  # a connector id that is not a number
         header + "  - name: connector one\n"
         "    events: [{at: 0s, kind: status, charger: CP1, connector_id: one, status: Faulted}]\n"
         "    expect: [{at: 1m, alerts: []}]\n"
@@ -188,4 +183,22 @@ def test_rules_test_reports_a_bad_file_and_runs_the_others(
     ]
     err = captured.err.splitlines()
     assert err[0].startswith(f"{tmp_path}/a_test.yaml:4: tests[0].events[0].kind: Field required")
-    assert err[2].startswith(f"{tmp_path}/b_test.yaml: cannot run: TypeError:")
+    assert err[2] == (
+        f"{tmp_path}/b_test.yaml:4: tests[0].events[0]: cannot build a status event: "
+        "connector_id must be int, not 'one'"
+    )
+
+
+def test_rules_test_refuses_a_state_an_active_alert_cannot_have(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    test = tmp_path / "state_test.yaml"
+    test.write_text(
+        f"rule_files: ['{PACKS}/*.yaml']\ntests:\n  - name: resolved is not active\n"
+        "    expect: [{at: 1m, alerts: [{alertname: ConnectorFaulted, state: resolved}]}]\n"
+    )
+    assert main(["rules", "test", str(test)]) == 1
+    assert (
+        f"{test}:4: tests[0].expect[0].alerts[0].state: Input should be 'pending' or 'firing'"
+        in capsys.readouterr().err
+    )
