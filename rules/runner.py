@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 CONSUMER = "rules"
 READ_BATCH = 1000
+PROGRESS_EVERY_S = 5.0  # while catching up on a long journal at start
 IDLE_WAKE_S = 1.0  # when idle, time still passes: check timers at least this often
 SKIP = frozenset({"alert"})  # our own output
 
@@ -156,8 +157,18 @@ class RuleRunner:
 
     # ---- the loop ----------------------------------------------------------------------
     async def _catch_up(self) -> None:
+        """Evaluate the journal written since the snapshot, saying how far it got when that
+        takes a while (the first start over a large existing journal)."""
+        started, last_said = time.monotonic(), time.monotonic()
         while await self._step():
-            pass
+            if time.monotonic() - last_said >= PROGRESS_EVERY_S:
+                last_said = time.monotonic()
+                log.info(
+                    "rules: catching up on the journal, event %d of %d (%.0f s)",
+                    self.position,
+                    self.journal.last_seq,
+                    last_said - started,
+                )
 
     async def _step(self) -> bool:
         """Evaluate one batch of journal events; False when there was none."""
