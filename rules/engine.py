@@ -43,11 +43,13 @@ from rules.schema import ConditionSpec, RuleSpec
 MIN_STEP = 0.001  # seconds: the earliest a timer can be due after the engine's now
 _SPACES = re.compile(r"[ \t]{2,}")  # left where a template names a detail that was empty
 _BEFORE_STOP = re.compile(r"[ \t]+([.,;:)])")
+_EMPTY_BRACKETS = re.compile(r"\([ \t]*\)|\[[ \t]*\]")  # "($fault_category)" left empty
 
 
 def _tidy(text: str) -> str:
     """Text as a person would write it after empty details were left out."""
-    return _BEFORE_STOP.sub(r"\1", _SPACES.sub(" ", text)).strip()
+    text = _SPACES.sub(" ", _EMPTY_BRACKETS.sub("", text))
+    return _BEFORE_STOP.sub(r"\1", text).strip()
 
 
 class _Blank(dict):

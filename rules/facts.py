@@ -4,7 +4,9 @@ Conditions read these facts instead of each keeping its own copy. Updating them 
 the *derived* events that count conditions count (a status change, a rejected tag, an
 energy register going backwards, ...). Times are the collector's receive times; charger
 timestamps are only used to order reports from the same charger (a late, older status
-report does not overwrite a newer one).
+report or register reading does not overwrite a newer one). Orders compare the charger's
+clock with itself, never with ours, so a clock hours off still orders correctly; a boot
+forgets them, as the charger's clock is typically set anew then.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class ConnectorFacts:
     vendor_error_code: str | None = None
     fault_category: str | None = None
     status_since: float | None = None  # when the current status began (receive time)
-    status_charger_ts: float | None = None
+    status_charger_ts: float | None = None  # charger clock: orders the status reports
     charged: bool = False  # status Charging seen since the connector was last free
     idle_since: float | None = None  # charging ended, the car still occupies the bay
     session_id: str | None = None
@@ -47,9 +49,9 @@ class ConnectorFacts:
     id_tag: str | None = None
     meter_start_wh: float | None = None
     register_wh: float | None = None  # the newest energy register reading
-    register_ts: float | None = None
+    register_ts: float | None = None  # its charger timestamp (ordering only)
     power_w: float | None = None  # the newest active power import
-    power_ts: float | None = None
+    power_ts: float | None = None  # its charger timestamp (ordering only)
 
 
 @dataclass(slots=True)
@@ -60,6 +62,7 @@ class ChargerFacts:
     heartbeat_interval: float | None = None
     vendor: str | None = None
     model: str | None = None
+    booted_at: float | None = None  # receive time of the last boot: its clock may be reset
     connectors: dict[int, ConnectorFacts] = field(default_factory=dict)
 
     def connector(self, connector_id: int) -> ConnectorFacts:
@@ -107,7 +110,10 @@ class Facts:
         charger.vendor, charger.model = e.vendor, e.model
         if e.heartbeat_interval:
             charger.heartbeat_interval = float(e.heartbeat_interval)
-        charger.connected, charger.disconnected_at = True, None
+        charger.connected, charger.disconnected_at, charger.booted_at = True, None, e.ts
+        for c in charger.connectors.values():
+            # the boot response sets the charger's clock: what it dates next may be earlier
+            c.status_charger_ts = c.register_ts = c.power_ts = None
         return [Derived("boot", e.charger_id, None, {"reason": e.reason or ""})]
 
     def _status(self, charger: ChargerFacts, e: ev.StatusReported) -> list[Derived]:
@@ -155,7 +161,9 @@ class Facts:
         for s in e.samples:
             if s.value is None or s.phase is not None:
                 continue
-            t = min(s.ts, e.ts)  # a charger clock running ahead cannot date into the future
+            # ordered by the charger's own clock, unclamped: clamping a clock that runs ahead
+            # to our receive time would make a late, older reading look like the newest
+            t = s.ts
             if s.measurand == ENERGY and s.location in (None, "Outlet"):
                 if c.register_ts is not None and t < c.register_ts:
                     continue  # out of order: older than what we have
@@ -184,16 +192,18 @@ class Facts:
         return []
 
     def _session_stopped(self, charger: ChargerFacts, e: ev.SessionStopped) -> list[Derived]:
-        for c in charger.connectors.values():
+        connector = e.connector_id or None  # 0: the stop did not say (OCPP 1.6 never does)
+        for connector_id, c in charger.connectors.items():
             if c.session_id == e.session_id:
                 c.session_id = c.session_started = c.id_tag = c.meter_start_wh = None
+                connector = connector or connector_id
         if (
             e.meter_stop_wh is not None
             and e.meter_start_wh is not None
             and e.meter_stop_wh < e.meter_start_wh - REGISTER_TOLERANCE_WH
         ):
             details = {"previous_wh": e.meter_start_wh, "value_wh": e.meter_stop_wh}
-            return [Derived("energy_backwards", e.charger_id, e.connector_id or None, details)]
+            return [Derived("energy_backwards", e.charger_id, connector, details)]
         return []
 
     def _security(self, charger: ChargerFacts, e: ev.SecurityEventReported) -> list[Derived]:

@@ -127,6 +127,7 @@ def read_file(path: Path) -> tuple[list[LoadedRule], list[ConfigError], set[str]
         for key in data
         if key != "rules"
     ]
+    errors += _duplicate_keys(root, file)
     items = data.get("rules") or []
     if not isinstance(items, list):
         return [], [*errors, ConfigError(shape, file=file, line=line_of(root, ("rules",)))], set()
@@ -140,6 +141,26 @@ def read_file(path: Path) -> tuple[list[LoadedRule], list[ConfigError], set[str]
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 broken.add(item["name"])
     return rules, errors, broken
+
+
+def _duplicate_keys(node: yaml.Node | None, file: str, path: str = "") -> list[ConfigError]:
+    """YAML lets a later key silently replace an earlier one (a second `for:` would win
+    unseen): in a rule file that is an error, named where the repeat is."""
+    errors: list[ConfigError] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value in node.value:
+            key = key_node.value
+            here = f"{path}.{key}" if path else str(key)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                errors.append(ConfigError("duplicate key", file=file, line=line, key=here))
+            seen.add(key)
+            errors += _duplicate_keys(value, file, here)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            errors += _duplicate_keys(item, file, f"{path}[{i}]")
+    return errors
 
 
 def load(paths: Sequence[Path]) -> tuple[list[LoadedRule], list[ConfigError]]:

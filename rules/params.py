@@ -7,6 +7,7 @@ charger, then vendor/model, then site; among equals, the later override.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -70,6 +71,9 @@ class ParamTable:
         mine = [o for o in overrides if o.concerns(rule, defaults)]
         # stable sort: equal specificity keeps config order, later wins when applied last
         self.overrides = sorted(mine, key=lambda o: o.specificity)
+        # changes with the overrides of this rule: a snapshot taken under other ones has
+        # alerts to re-evaluate (rules/snapshot.py)
+        self.digest = hashlib.sha256(repr(self.overrides).encode()).hexdigest()[:16]
         self._cache: dict[tuple[str | None, ...], dict[str, float]] = {}
 
     def get(

@@ -71,7 +71,54 @@ def test_the_default_pack_and_a_good_file_have_no_errors(tmp_path: Path) -> None
         ),
         (
             GOOD.replace("threshold: $limit}", "threshold: 1, aggregate: avg, window: 0s}"),
-            "r.yaml:5: rules[0].condition.measurand: window must be longer than 0s",
+            "r.yaml:5: rules[0].condition.measurand.window (Hot): window must be longer than 0s",
+        ),
+        (
+            GOOD.replace(
+                "measurand: {name: Temperature, threshold: $limit}",
+                "count: {events: [boot], window: 0s, threshold: 3}",
+            ).replace("$value", "$count"),
+            "r.yaml:5: rules[0].condition.count.window (Hot): window must be longer than 0s",
+        ),
+        (
+            GOOD.replace(
+                "measurand: {name: Temperature, threshold: $limit}", "status: {in: [faulted]}"
+            ),
+            "r.yaml:5: rules[0].condition.status.in: unknown status 'faulted'; "
+            "did you mean Faulted?",
+        ),
+        (
+            GOOD.replace("    params:", "    for: -5m\n    params:"),
+            "r.yaml:6: rules[0].for: '-5m' is not a duration",
+        ),
+        (
+            GOOD.replace("    params:", "    keep_firing_for: -1\n    params:"),
+            "r.yaml:6: rules[0].keep_firing_for: a duration cannot be negative",
+        ),
+        (
+            GOOD.replace("    params:", "    for: $wait\n    params:"),
+            "r.yaml:6: rules[0].for (Hot): parameter $wait is not defined in params",
+        ),
+        (
+            GOOD.replace(
+                "measurand: {name: Temperature, threshold: $limit}",
+                "count: {events: [reboot], window: 1m, threshold: 1}",
+            ),
+            "r.yaml:5: rules[0].condition.count.events: unknown countable event 'reboot'",
+        ),
+        (
+            GOOD.replace(
+                "measurand: {name: Temperature, threshold: $limit}",
+                "status: {in: [Faulted]}\n      count: {events: [boot], window: 1m, threshold: 1}",
+            ),
+            "r.yaml:4: rules[0].condition: a condition has exactly one kind",
+        ),
+        (
+            "rules:\n  - name: A\n    scope: site\n"
+            "    condition: {count: {events: [boot], window: 1m, threshold: 1}}\n"
+            "  - name: B\n    condition: {aggregate: {rule: A}}\n",
+            "r.yaml:6: rules[1].condition.aggregate.rule (B): "
+            "aggregate counts chargers: its rule must be connector or charger scope",
         ),
         (
             GOOD.replace("threshold: $limit}", "threshold: 1, aggregate: avg, window: 5 minutes}"),
@@ -110,6 +157,14 @@ def test_the_default_pack_and_a_good_file_have_no_errors(tmp_path: Path) -> None
         "templated-label",
         "scope",
         "zero-window",
+        "zero-count-window",
+        "status-case",
+        "negative-for-text",
+        "negative-keep-firing-for",
+        "undefined-for-param",
+        "countable",
+        "two-kinds",
+        "aggregate-of-site-rule",
         "bad-duration",
         "negative-for",
         "min-observed",
@@ -182,3 +237,51 @@ def test_overrides_must_name_real_rules_and_parameters() -> None:
         "cw.yaml: rules.overrides[2].params.max_temprature_c: no rule has a parameter "
         "'max_temprature_c'",
     ]
+
+
+def test_availability_window_of_zero_and_min_observed_not_below_it(tmp_path: Path) -> None:
+    text = GOOD.replace("    scope: connector\n", "").replace(
+        "measurand: {name: Temperature, threshold: $limit}",
+        "sla: {availability_below: 97, window: 0s, min_observed: 0s, resolution: 1m}",
+    )
+    errors = errors_of(tmp_path, text)
+    assert "r.yaml:4: rules[0].condition.sla.window (Hot): window must be longer than 0s" in (
+        "\n".join(errors)
+    ), errors
+    assert any("sla.min_observed (Hot): min_observed must be shorter" in e for e in errors)
+    assert any("sla.resolution (Hot): resolution must not exceed the window" in e for e in errors)
+
+
+def test_a_file_that_is_not_a_rule_list(tmp_path: Path) -> None:
+    assert errors_of(tmp_path, "- just\n- a list\n") == [
+        f"{tmp_path / 'r.yaml'}:1: a rule file is a mapping with a `rules:` list"
+    ]
+    errors = errors_of(tmp_path, "rule:\n  - name: X\n")
+    assert errors == [f"{tmp_path / 'r.yaml'}:1: rule: unknown key (see docs/rules.md)"], errors
+
+
+def test_default_pack_loads_with_every_rule_and_no_error() -> None:
+    rules, errors = loader.load(loader.default_files())
+    assert errors == []
+    assert len(rules) == 19
+    assert {Path(r.file).name for r in rules} == {
+        "faults.yaml",
+        "outages.yaml",
+        "security.yaml",
+        "sla.yaml",
+    }
+
+
+def test_load_or_raise_names_every_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(GOOD.replace("Temperature", "Temp").replace("$value", "$nope"))
+    with pytest.raises(loader.RuleErrors) as info:
+        loader.load_or_raise([path])
+    assert "unknown measurand 'Temp'" in str(info.value)
+    with pytest.raises(loader.RuleErrors, match="disabled rule 'Nope' does not exist"):
+        loader.load_or_raise(loader.default_files(), disabled=["Nope"])
+
+
+def test_a_repeated_key_is_an_error_not_a_silent_override(tmp_path: Path) -> None:
+    text = GOOD.replace("    params:", "    for: 5m\n    for: 1h\n    params:")
+    assert errors_of(tmp_path, text) == [f"{tmp_path / 'r.yaml'}:7: rules[0].for: duplicate key"]

@@ -46,3 +46,10 @@ def test_every_default_rule_is_tested_firing() -> None:
                     if a.get("state", "firing") == "firing"
                 }
     assert {r.spec.name for r in rules} - fired == set()
+
+
+def test_rule_test_names_are_unique_within_a_file() -> None:
+    """Outcomes are found by name: two tests of one name would hide one of them."""
+    for path in TESTS:
+        names = [case["name"] for case in yaml.safe_load(path.read_text())["tests"]]
+        assert len(names) == len(set(names)), path

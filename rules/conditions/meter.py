@@ -1,9 +1,13 @@
 """A measurand compared with a threshold: the last value, or an aggregate over a window.
 
-Samples are placed at the charger's sample time, clamped to the receive time (a clock
-running ahead cannot date a sample into the future). Samples that arrive out of order are
-inserted in order; a sample already older than the window (or, for `last`, older than the
-newest one) changes nothing.
+`last` is the charger's current reading: it counts from when it was received (a charger
+clock hours behind must not make every reading look stale and silence the rule), and a
+sample the charger dated earlier than the newest one, arriving late, changes nothing.
+
+Windowed aggregates need the spacing of the samples (rate, delta), so their samples are
+placed at the charger's sample time, clamped to the receive time (a clock running ahead
+cannot date a sample into the future). Samples that arrive out of order are inserted in
+order; a sample already older than the window changes nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ class MeasurandCondition(Condition):
         self.compare = OPS[spec.op]
         self.series: dict[Key, list[tuple[float, float]]] = {}
         self.unit: dict[Key, str] = {}
+        # `last`: the charger time of the newest sample, and when it was received
+        self.newest: dict[Key, tuple[float, float]] = {}
 
     def _horizon(self, params: Params) -> float:
         window = resolve(self.spec.window, params)
@@ -49,18 +55,27 @@ class MeasurandCondition(Condition):
             if series is None:
                 series = self.series.setdefault(key, [])
                 oldest = now - self._horizon(self.ctx.params(self.rule, key))
-            t = min(s.ts, e.ts)
-            if t < oldest:
-                continue  # too old to matter now
             if spec.aggregate == "last":
-                if series and t < series[-1][0]:
-                    continue
-                series[:] = [(t, s.value)]
+                if self._older(key, s.ts):
+                    continue  # the charger dated it before the reading we have
+                self.newest[key] = (s.ts, now)
+                series[:] = [(now, s.value)]
             else:
+                t = min(s.ts, e.ts)
+                if t < oldest:
+                    continue  # too old to matter now
                 insort(series, (t, s.value))
             self.unit[key] = s.unit
             changed = True
         return (key,) if changed else ()
+
+    def _older(self, key: Key, charger_ts: float) -> bool:
+        """Dated before the newest reading, by the same charger clock (a boot resets it)."""
+        newest = self.newest.get(key)
+        if newest is None or charger_ts >= newest[0]:
+            return False
+        booted = self.ctx.facts.charger(key[0]).booted_at
+        return booted is None or booted <= newest[1]
 
     def evaluate(self, key: Key, now: float, params: Params) -> Verdict:
         series = self.series.get(key)
@@ -95,15 +110,24 @@ class MeasurandCondition(Condition):
         if not self.series.get(key):
             self.series.pop(key, None)
             self.unit.pop(key, None)
+            # `newest` stays (a float per connector): a reading dated before it, arriving
+            # after this one went stale, is still not the charger's current reading
 
     def dump(self) -> Any:
-        return [[list(k), s, self.unit.get(k, "")] for k, s in self.series.items() if s]
+        keys = dict.fromkeys([*(k for k, s in self.series.items() if s), *self.newest])
+        return [
+            [list(k), self.series.get(k, []), self.unit.get(k, ""), self.newest.get(k)]
+            for k in keys
+        ]
 
     def load(self, data: Any) -> None:
-        for key, series, unit in data or []:
+        for key, series, unit, *newest in data or []:
             k = tuple(key)
-            self.series[k] = [tuple(p) for p in series]  # type: ignore[misc]
-            self.unit[k] = unit
+            if series:
+                self.series[k] = [tuple(p) for p in series]  # type: ignore[misc]
+                self.unit[k] = unit
+            if newest and newest[0] is not None:
+                self.newest[k] = tuple(newest[0])  # type: ignore[assignment]
 
 
 def _aggregate(how: str, series: list[tuple[float, float]]) -> float | None:
