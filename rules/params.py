@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rules.durations import parse_duration
+from chargewatch.durations import parse_duration
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus, Measurand
 from ocpp.v201.enums import ConnectorStatusEnumType, MeasurandEnumType
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from chargewatch.durations import parse_duration
 from chargewatch.faults import CATEGORIES
-from rules.durations import parse_duration
 
 STATUSES = frozenset(s.value for s in ChargePointStatus) | frozenset(
     s.value for s in ConnectorStatusEnumType

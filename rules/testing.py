@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chargewatch import events as ev
 from chargewatch.alerts import Alert
 from chargewatch.config import RuleOverrideConfig, SiteConfig
+from chargewatch.durations import parse_duration
 from chargewatch.yamlfile import ConfigError, line_of, parse_yaml, validation_errors
 from rules import loader
-from rules.durations import parse_duration
 from rules.engine import Engine
 from rules.params import make_override
 
@@ -296,7 +296,7 @@ def _compare(active: list[Alert], expectation: Expectation, engine: Engine) -> l
 
 
 def _fmt_at(at: float) -> str:
-    from rules.durations import format_duration
+    from chargewatch.durations import format_duration
 
     return format_duration(at)
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from chargewatch import events as ev
 from chargewatch.alerts import FIRING, Alert, Key
+from chargewatch.durations import format_duration
 from rules.conditions.base import INACTIVE, Condition, Context, Params, Verdict, resolve
-from rules.durations import format_duration
 from rules.schema import SlaSpec
 
 DOWN_STATUSES = frozenset({"Faulted", "Unavailable"})
