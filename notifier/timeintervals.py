@@ -1,0 +1,163 @@
+"""Time intervals, as in Alertmanager's `time_intervals`: recurring windows used to mute
+notifications (maintenance) or to allow them only then (business hours, quiet hours).
+
+An interval matches a moment when every field it gives matches (a field left out matches
+anything); a named set of intervals matches when any of them does. Times are in the
+interval's `location` (an IANA time zone, default UTC), so a window stays at 22:00 local
+time across a daylight-saving change. `times` start inclusive and end exclusive; `24:00`
+ends at midnight. Negative days of month count from the month's end (-1 is the last day).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MONTHS = tuple(m.lower() for m in calendar.month_name[1:])
+
+
+class TimeRange(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    start_time: str
+    end_time: str
+
+    @field_validator("start_time", "end_time")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        _minutes(value)
+        return value
+
+
+class IntervalSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    times: list[TimeRange] = Field(default_factory=list)
+    weekdays: list[str] = Field(default_factory=list)  # "monday", "monday:friday"
+    days_of_month: list[str | int] = Field(default_factory=list)  # 1, "1:7", -1
+    months: list[str | int] = Field(default_factory=list)  # "january:march", 12
+    years: list[str | int] = Field(default_factory=list)  # 2026, "2026:2027"
+    location: str = "UTC"
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, values: list[str]) -> list[str]:
+        _ranges(values, _weekday)
+        return values
+
+    @field_validator("days_of_month")
+    @classmethod
+    def _days(cls, values: list[str | int]) -> list[str | int]:
+        for lo, hi in _ranges(values, int):
+            if not (1 <= abs(lo) <= 31 and 1 <= abs(hi) <= 31):
+                raise ValueError("days of month are 1..31 or -31..-1")
+        return values
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, values: list[str | int]) -> list[str | int]:
+        for lo, hi in _ranges(values, _month):
+            if lo > hi:
+                raise ValueError("a month range runs forward (january:march)")
+        return values
+
+    @field_validator("years")
+    @classmethod
+    def _years(cls, values: list[str | int]) -> list[str | int]:
+        _ranges(values, int)
+        return values
+
+    @field_validator("location")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name like Europe/Berlin)"
+            ) from None
+        return value
+
+
+class NamedIntervals(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    time_intervals: list[IntervalSpec] = Field(min_length=1)
+
+
+def in_interval(spec: IntervalSpec, ts: float) -> bool:
+    """Whether the moment `ts` (Unix time) falls in the interval."""
+    t = datetime.fromtimestamp(ts, ZoneInfo(spec.location))
+    if spec.times:
+        minute = t.hour * 60 + t.minute
+        if not any(_minutes(r.start_time) <= minute < _minutes(r.end_time) for r in spec.times):
+            return False
+    if spec.weekdays and not _within(t.weekday(), _ranges(spec.weekdays, _weekday)):
+        return False
+    if spec.days_of_month:
+        last = calendar.monthrange(t.year, t.month)[1]
+        ranges = [(_day(lo, last), _day(hi, last)) for lo, hi in _ranges(spec.days_of_month, int)]
+        if not _within(t.day, ranges):
+            return False
+    if spec.months and not _within(t.month, _ranges(spec.months, _month)):
+        return False
+    return not (spec.years and not _within(t.year, _ranges(spec.years, int)))
+
+
+def in_any(intervals: Sequence[IntervalSpec], ts: float) -> bool:
+    return any(in_interval(spec, ts) for spec in intervals)
+
+
+# ---- parsing helpers ------------------------------------------------------------------------
+def _minutes(text: str) -> int:
+    try:
+        hours, minutes = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time of day (HH:MM)") from None
+    if not (0 <= hours <= 24 and 0 <= minutes < 60) or (hours == 24 and minutes):
+        raise ValueError(f"{text!r} is not a time of day (00:00 to 24:00)")
+    return hours * 60 + minutes
+
+
+def _weekday(text: Any) -> int:
+    name = str(text).strip().lower()
+    if name not in WEEKDAYS:
+        raise ValueError(f"unknown weekday {text!r}")
+    return WEEKDAYS.index(name)
+
+
+def _month(text: Any) -> int:
+    if isinstance(text, int) or str(text).strip().isdigit():
+        number = int(text)
+        if not 1 <= number <= 12:
+            raise ValueError(f"month {number} is not 1..12")
+        return number
+    name = str(text).strip().lower()
+    if name not in MONTHS:
+        raise ValueError(f"unknown month {text!r}")
+    return MONTHS.index(name) + 1
+
+
+def _ranges(values: Iterable[Any], convert: Any) -> list[tuple[int, int]]:
+    """`a:b` or `a` items as inclusive (low, high) pairs."""
+    out = []
+    for value in values:
+        text = str(value)
+        lo_text, _, hi_text = text.partition(":")
+        try:
+            out.append((convert(lo_text), convert(hi_text or lo_text)))
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: {exc}") from None
+    return out
+
+
+def _day(day: int, last: int) -> int:
+    return last + 1 + day if day < 0 else day
+
+
+def _within(value: int, ranges: list[tuple[int, int]]) -> bool:
+    return any(lo <= value <= hi for lo, hi in ranges)
