@@ -21,7 +21,6 @@ from typing import Any
 
 from chargewatch import events as ev
 from chargewatch.alerts import (
-    ACTIVE_STATES,
     FIRING,
     INACTIVE,
     PENDING,
@@ -414,6 +413,3 @@ def _leaves(condition: Condition) -> Iterable[Condition]:
 
 def _has(condition: Condition, cls: type) -> bool:
     return any(isinstance(leaf, cls) for leaf in _leaves(condition))
-
-
-__all__ = ["ACTIVE_STATES", "CompiledRule", "Engine", "format_value"]

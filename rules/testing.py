@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chargewatch import events as ev
 from chargewatch.alerts import Alert
 from chargewatch.config import RuleOverrideConfig, SiteConfig
-from chargewatch.durations import parse_duration
+from chargewatch.durations import format_duration, parse_duration
 from chargewatch.yamlfile import ConfigError, line_of, parse_yaml, validation_errors
 from rules import loader
 from rules.engine import Engine
@@ -263,7 +263,7 @@ def _find(alerts: Sequence[Alert], name: str, labels: dict[str, str]) -> Alert |
 
 
 def _compare(active: list[Alert], expectation: Expectation, engine: Engine) -> list[str]:
-    at = _fmt_at(expectation.at)
+    at = format_duration(expectation.at)
     if expectation.alertname is not None:
         active = [a for a in active if a.rule == expectation.alertname]
     names = {a.fingerprint: a.rule for a in active}
@@ -293,12 +293,6 @@ def _compare(active: list[Alert], expectation: Expectation, engine: Engine) -> l
     for a in left:
         failures.append(f"at {at}: unexpected {_show(a)}")
     return failures
-
-
-def _fmt_at(at: float) -> str:
-    from chargewatch.durations import format_duration
-
-    return format_duration(at)
 
 
 def _show_expected(want: ExpectedAlert) -> str:
