@@ -46,6 +46,11 @@ def demo_config(config: Config, args: argparse.Namespace) -> Config:
     return config.model_copy(update=update)
 
 
+# energy of a session so far; a meter that was reset or replaced mid-session (the simulator
+# injects that) would otherwise count as negative energy
+SESSION_ENERGY_WH = "MAX(0, COALESCE(energy_wh, meter_last_wh - meter_start_wh))"
+
+
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes:02d}:{secs:02d}"
@@ -59,8 +64,7 @@ def summary(state: LiveState, db: sqlite3.Connection, started: float, alerts: li
         conn.status for c in chargers for k, conn in c.connectors.items() if k and conn.status
     )
     energy_wh = db.execute(
-        "SELECT COALESCE(SUM(COALESCE(energy_wh, meter_last_wh - meter_start_wh)), 0) "
-        "FROM sessions WHERE received_at >= ?",
+        f"SELECT COALESCE(SUM({SESSION_ENERGY_WH}), 0) FROM sessions WHERE received_at >= ?",
         (started,),
     ).fetchone()[0]
     sessions = db.execute(
@@ -145,8 +149,8 @@ def summary_after_stop(config: Config, started: float) -> str:
     try:
         events = db.execute("SELECT COUNT(*) FROM journal WHERE ts >= ?", (started,)).fetchone()[0]
         sessions, energy_wh = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(COALESCE(energy_wh, meter_last_wh - meter_start_wh)),"
-            " 0) FROM sessions WHERE received_at >= ?",
+            f"SELECT COUNT(*), COALESCE(SUM({SESSION_ENERGY_WH}), 0) FROM sessions "
+            "WHERE received_at >= ?",
             (started,),
         ).fetchone()
         faults = db.execute(

@@ -180,3 +180,21 @@ async def test_simulate_command_drives_the_collector_and_prints_its_totals(app) 
     assert totals["seed"] == 5 and totals["total_calls"] > 10
     assert totals["total_call_errors"] == 0
     assert set(app.state.chargers) == {"SIM-0001", "SIM-0002"}
+
+
+def test_demo_totals_never_count_a_reset_meter_as_negative_energy(tmp_path: Path) -> None:
+    from chargewatch import store
+    from chargewatch.config import Config
+    from chargewatch.demo import summary_after_stop
+
+    db = store.open_db(tmp_path / "chargewatch.db")
+    rows = [("s1", 1000.0, 4000.0), ("s2", 90000.0, 500.0)]  # s2: the meter was reset
+    for sid, start, last in rows:
+        db.execute(
+            "INSERT INTO sessions (session_id, transaction_id, charger_id, connector_id, "
+            "meter_start_wh, meter_last_wh, received_at) VALUES (?, ?, 'CP', 1, ?, ?, 10)",
+            (sid, sid, start, last),
+        )
+    db.close()
+    config = Config().model_copy(update={"data_dir": tmp_path})
+    assert "2 sessions, 3.0 kWh" in summary_after_stop(config, started=0)
