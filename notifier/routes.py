@@ -5,7 +5,8 @@ grouped and repeated. Alertmanager's semantics, so its users find what they know
 * the alert goes down to the first child that matches (depth first) and stops there, unless
   that child says `continue: true`, in which case later siblings are tried too;
 * when no child matches, the route itself takes the alert;
-* children inherit what they do not set (receiver, group_by, timings, time intervals).
+* children inherit what they do not set (receiver, group_by, timings, time intervals,
+  escalation; `escalate: []` switches an inherited escalation off).
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ DEFAULT_REPEAT_INTERVAL = 4 * 3600.0
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+class EscalationStep(BaseModel):
+    """If a firing alert is not acknowledged `after` it fired, `receiver` hears of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    after: Duration = Field(gt=0)
+    receiver: str = Field(min_length=1)
+
+
 class RouteSpec(BaseModel):
     """A route as written in the config (`notifications.route`)."""
 
@@ -41,6 +50,7 @@ class RouteSpec(BaseModel):
     continue_: bool = Field(False, alias="continue")
     mute_time_intervals: list[str] = Field(default_factory=list)
     active_time_intervals: list[str] = Field(default_factory=list)
+    escalate: list[EscalationStep] | None = None  # steps in order of `after`
     routes: list[RouteSpec] = Field(default_factory=list)
 
     @field_validator("matchers")
@@ -49,6 +59,14 @@ class RouteSpec(BaseModel):
         for text in values:
             parse(text)  # ValueError names what is wrong
         return values
+
+    @field_validator("escalate")
+    @classmethod
+    def _ordered(cls, steps: list[EscalationStep] | None) -> list[EscalationStep] | None:
+        afters = [s.after for s in steps or ()]
+        if afters != sorted(set(afters)):
+            raise ValueError("escalation steps must come in increasing order of `after`")
+        return steps
 
 
 @dataclass(frozen=True)
@@ -62,6 +80,7 @@ class Route:
     continue_: bool = False
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
+    escalate: tuple[EscalationStep, ...] = ()
     routes: tuple[Route, ...] = field(default=())
     path: str = "route"  # where it is in the config, for errors and the notification log
 
@@ -98,6 +117,7 @@ def build(spec: RouteSpec, parent: Route | None = None, path: str = "route") -> 
             "repeat_interval": parent.repeat_interval,
             "mute_time_intervals": parent.mute_time_intervals,
             "active_time_intervals": parent.active_time_intervals,
+            "escalate": parent.escalate,
         }
     own = {
         "group_by": tuple(spec.group_by) if spec.group_by is not None else None,
@@ -106,6 +126,7 @@ def build(spec: RouteSpec, parent: Route | None = None, path: str = "route") -> 
         "repeat_interval": spec.repeat_interval,
         "mute_time_intervals": tuple(spec.mute_time_intervals) or None,
         "active_time_intervals": tuple(spec.active_time_intervals) or None,
+        "escalate": tuple(spec.escalate) if spec.escalate is not None else None,
     }
     values = {**inherited, **{k: v for k, v in own.items() if v is not None}}
     route = Route(
