@@ -10,6 +10,8 @@ import pytest
 from chargewatch.app import App
 from chargewatch.config import Config, parse_config
 
+pytest_plugins = ["notify_servers"]  # smtp_server, http_receiver: real servers on loopback
+
 
 def make_config(data_dir: Path, yaml_text: str = "", **top: Any) -> Config:
     """A config on loopback with ephemeral ports, from optional YAML text."""

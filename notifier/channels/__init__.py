@@ -1,0 +1,1 @@
+"""Channels: deliver rendered messages to one kind of target (see notifier/targets.py)."""
