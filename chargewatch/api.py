@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from fastapi import FastAPI, HTTPException, Query, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
@@ -155,6 +155,7 @@ def create_api(
     journal_ok: Callable[[], bool],
     alerts: AlertSource | None = None,
     journal: Journal | None = None,
+    routers: list[APIRouter] | None = None,
 ) -> FastAPI:
     """The HTTP API over the live state.
 
@@ -219,4 +220,6 @@ def create_api(
 
     if alerts is not None and journal is not None:
         api.include_router(alerts_router(alerts, journal))
+    for router in routers or ():
+        api.include_router(router)  # the components' own endpoints (the notifier's)
     return api

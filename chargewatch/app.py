@@ -24,6 +24,10 @@ from collector.metrics import OcppMetrics
 from collector.server import OcppServer
 from collector.sinks.shipper import InfluxShipper
 from collector.v16 import V16Adapter
+from notifier.api import notifier_router
+from notifier.channels import build_channels
+from notifier.config import local_default
+from notifier.runner import NotifierRunner
 from rules import loader
 from rules.engine import Engine
 from rules.runner import RuleRunner
@@ -50,6 +54,7 @@ class App:
         self.ocpp: OcppServer | None = None
         self.influx: InfluxShipper | None = None
         self.rules: RuleRunner | None = None
+        self.notifier: NotifierRunner | None = None
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
 
@@ -104,6 +109,17 @@ class App:
         )
         self.rules = RuleRunner(engine, self.journal, cfg.rules, self.registry)
         await self.rules.start()
+        notify_cfg = cfg.notifications
+        if not notify_cfg.receivers:
+            notify_cfg = local_default(cfg.data_dir)
+        self.notifier = NotifierRunner(
+            notify_cfg,
+            self.journal,
+            build_channels(notify_cfg, cfg.base_dir),
+            self.registry,
+            cfg.tz_of_site(),
+        )
+        await self.notifier.start()
         if cfg.influxdb is not None:
             self.influx = InfluxShipper(
                 cfg.influxdb,
@@ -124,7 +140,12 @@ class App:
         self.ocpp = OcppServer(cfg.ocpp, adapters, self.journal, OcppMetrics(self.registry))
         await self.ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         api = create_api(
-            self.journal.state, self.registry, self._journal_ok, self.rules, self.journal
+            self.journal.state,
+            self.registry,
+            self._journal_ok,
+            self.rules,
+            self.journal,
+            [notifier_router(self.notifier, self.journal)],
         )
         self._http = _EmbeddedUvicorn(
             uvicorn.Config(
@@ -185,6 +206,9 @@ class App:
         if self.rules is not None:
             await self.rules.stop()  # after the OCPP stop: the disconnects are evaluated
             self.rules = None
+        if self.notifier is not None:
+            await self.notifier.stop()  # after the rules: their last transitions are decided
+            self.notifier = None
         if self.influx is not None:
             await self.influx.stop()  # after the OCPP stop, so the disconnects are shipped too
             self.influx = None

@@ -29,6 +29,7 @@ from chargewatch.yamlfile import (
     parse_yaml,
     validation_errors,
 )
+from notifier.config import NotificationsConfig  # the notifier's section: its own schema
 
 
 class _Section(BaseModel):
@@ -163,6 +164,7 @@ class Config(_Section):
     influxdb: InfluxConfig | None = None
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     sites: list[SiteConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -193,6 +195,9 @@ class Config(_Section):
     @property
     def base_dir(self) -> Path:
         return self._base_dir
+
+    def tz_of_site(self) -> dict[str, str]:
+        return {s.id: s.timezone for s in self.sites}
 
     def site_of(self) -> dict[str, str]:
         """Charger id -> site id, for the chargers the config places in a site."""

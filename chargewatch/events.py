@@ -8,7 +8,7 @@ Values are in canonical units (W, Wh, A, V, degC, %, var, varh, VA, Hz).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, NamedTuple
 
 
@@ -198,6 +198,29 @@ class AlertAcknowledged(Event):
 
 
 @dataclass(slots=True, frozen=True)
+class AlertUnacknowledged(Event):
+    """Someone gave an alert back: repeats and escalation resume. `charger_id` is ""."""
+
+    kind: ClassVar[str] = "alert_unack"
+    fingerprint: str = ""
+    by: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class SilenceSet(Event):
+    """A silence was created, changed or expired (an expired one ends at or before `ts`).
+    Journaled so the notifier sees silences in order with the alerts. `charger_id` is ""."""
+
+    kind: ClassVar[str] = "silence"
+    id: str = ""
+    matchers: list[str] = field(default_factory=list)
+    starts_at: float = 0.0
+    ends_at: float = 0.0
+    created_by: str = ""
+    comment: str = ""
+
+
+@dataclass(slots=True, frozen=True)
 class AlertChanged(Event):
     """An alert transition, journaled so the InfluxDB shipper and the notifier follow it.
 
@@ -239,6 +262,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LogStatusReported,
         SecurityEventReported,
         AlertAcknowledged,
+        AlertUnacknowledged,
+        SilenceSet,
         AlertChanged,
     )
 }

@@ -174,8 +174,11 @@ class LiveState:
         if isinstance(event, ev.AlertChanged):
             _alert_rows(event, upserts, inserts)
             return
-        if isinstance(event, ev.AlertAcknowledged):
+        if isinstance(event, ev.AlertAcknowledged | ev.AlertUnacknowledged):
             return  # the rule engine answers it with an AlertChanged
+        if isinstance(event, ev.SilenceSet):
+            upserts[("silences", event.id)] = ("silences", _silence_row(event))
+            return
         charger = self.charger(event.charger_id)
         if charger.first_seen is None:
             charger.first_seen = event.ts
@@ -326,6 +329,18 @@ class LiveState:
 
     def _diagnostics(self, charger, e: ev.DiagnosticsStatusReported, up, ins) -> None:
         charger.diagnostics_status = e.status
+
+
+def _silence_row(e: ev.SilenceSet) -> tuple[Any, ...]:
+    return (
+        e.id,
+        json.dumps(list(e.matchers)),
+        e.starts_at,
+        e.ends_at,
+        e.created_by,
+        e.comment,
+        e.ts,
+    )
 
 
 def _alert_rows(e: ev.AlertChanged, up: Upserts, ins: list[Insert]) -> None:

@@ -80,6 +80,26 @@ CREATE INDEX IF NOT EXISTS alert_history_by_alert ON alert_history (fingerprint,
 CREATE TABLE IF NOT EXISTS rule_snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, taken REAL NOT NULL,
     data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS silences (
+    id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_at REAL NOT NULL,
+    ends_at REAL NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,
+    updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS notifier_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, taken REAL NOT NULL,
+    data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY, created REAL NOT NULL, receiver TEXT NOT NULL,
+    target TEXT NOT NULL, target_label TEXT NOT NULL, channel TEXT NOT NULL,
+    reason TEXT NOT NULL, group_key TEXT NOT NULL, message TEXT NOT NULL,
+    state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt REAL NOT NULL,
+    last_error TEXT, sent_at REAL, receipt TEXT, resumed INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
+CREATE TABLE IF NOT EXISTS notification_log (
+    id INTEGER PRIMARY KEY, outbox_id INTEGER NOT NULL, at REAL NOT NULL,
+    receiver TEXT NOT NULL, target TEXT NOT NULL, channel TEXT NOT NULL,
+    attempt INTEGER NOT NULL, result TEXT NOT NULL, error TEXT, duration REAL,
+    receipt TEXT);
+CREATE INDEX IF NOT EXISTS notification_log_by_outbox ON notification_log (outbox_id);
 """
 
 _INSERTS = {
@@ -99,6 +119,10 @@ _UPSERTS = {
 }
 _UPSERTS["sessions_stub"] = _UPSERTS["sessions"].replace("OR REPLACE", "OR IGNORE")
 _UPSERTS["meta"] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+_UPSERTS["silences"] = (
+    "INSERT OR REPLACE INTO silences (id, matchers, starts_at, ends_at, created_by, comment, "
+    "updated) VALUES (?,?,?,?,?,?,?)"
+)
 _UPSERTS["alerts"] = (
     "INSERT OR REPLACE INTO alerts (fingerprint, rule, severity, state, labels, annotations, "
     "value, active_since, fired_at, resolved_at, explained_by, acknowledged_by, "

@@ -9,6 +9,7 @@ key that holds it instead of surfacing as a lost notification at 3 a.m.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
@@ -167,3 +168,21 @@ def _check_receiver(name: str, receivers: set[str], where: str, group_by: Any) -
 def receiver_for(template: str, labels: dict[str, str]) -> str:
     """A receiver name with `{{ label }}` references filled from the group's labels."""
     return LABEL_REF.sub(lambda m: labels.get(m.group(1), ""), template)
+
+
+LOCAL_RECEIVER = "local"
+
+
+def local_default(data_dir: Path) -> NotificationsConfig:
+    """What `chargewatch run` notifies when the config names no receivers: every alert, as
+    a log line and a JSON line in DATA_DIR/notifications.jsonl, so a first run shows what
+    would be sent without any account anywhere."""
+    return NotificationsConfig(
+        receivers=[
+            ReceiverConfig(
+                name=LOCAL_RECEIVER,
+                targets=["console:", f"file:{data_dir.resolve() / 'notifications.jsonl'}"],
+            )
+        ],
+        route=RouteSpec(receiver=LOCAL_RECEIVER, group_by=["alertname", "site"], group_wait=5.0),
+    )

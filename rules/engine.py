@@ -39,6 +39,8 @@ from rules.facts import Facts
 from rules.params import Override, ParamTable
 from rules.schema import ConditionSpec, RuleSpec
 
+# journal kinds that are not facts about chargers: our own transitions and the notifier's
+NOT_FACTS = frozenset({"alert", "silence"})
 MIN_STEP = 0.001  # seconds: the earliest a timer can be due after the engine's now
 _SPACES = re.compile(r"[ \t]{2,}")  # left where a template names a detail that was empty
 _BEFORE_STOP = re.compile(r"[ \t]+([.,;:)])")
@@ -157,9 +159,9 @@ class Engine:
         now = max(event.ts if now is None else now, self.now)
         self._run_timers(now)
         self.now = now
-        if isinstance(event, ev.AlertAcknowledged):
+        if isinstance(event, ev.AlertAcknowledged | ev.AlertUnacknowledged):
             self._acknowledge(event, now)
-        elif event.kind != "alert":  # our own transitions, journaled for other consumers
+        elif event.kind not in NOT_FACTS:  # our own transitions, journaled for other consumers
             self._dispatch(event, now)
         return self._take()
 
@@ -206,13 +208,18 @@ class Engine:
             for key in touched[index]:
                 self._evaluate(rule, key, now)
 
-    def _acknowledge(self, event: ev.AlertAcknowledged, now: float) -> None:
+    def _acknowledge(
+        self, event: ev.AlertAcknowledged | ev.AlertUnacknowledged, now: float
+    ) -> None:
         where = self.by_fp.get(event.fingerprint)
         if where is None:
             return
         alert = self.alerts[where[0]][where[1]]
-        if alert.acknowledged_at is None:
+        if isinstance(event, ev.AlertAcknowledged) and alert.acknowledged_at is None:
             alert.acknowledged_by, alert.acknowledged_at = event.by, now
+            self._emit(alert, alert.state, now)
+        elif isinstance(event, ev.AlertUnacknowledged) and alert.acknowledged_at is not None:
+            alert.acknowledged_by, alert.acknowledged_at = None, None
             self._emit(alert, alert.state, now)
 
     # ---- timers ------------------------------------------------------------------------

@@ -114,6 +114,17 @@ EVENTS: list[ev.Event] = [
         fired_at=14.5,
     ),
     ev.AlertAcknowledged("", 14.7, fingerprint="0123456789abcdef", by="alice", comment="on it"),
+    ev.AlertUnacknowledged("", 14.8, fingerprint="0123456789abcdef", by="alice"),
+    ev.SilenceSet(
+        "",
+        14.9,
+        id="s1",
+        matchers=['site="north"', 'alertname=~"Charger.*"'],
+        starts_at=14.9,
+        ends_at=7214.9,
+        created_by="bob",
+        comment="maintenance",
+    ),
     ev.Disconnected("CP", 14.0, code=1006, reason=""),
 ]
 

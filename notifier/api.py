@@ -1,0 +1,229 @@
+"""The notifier's HTTP endpoints: silences, receivers (and their test), the notification
+log, and the outbox counts.
+
+Silences are journaled (`SilenceSet`), like acknowledgements: the dispatcher sees them in
+order with the alerts, and the `silences` table (the API's listing) is their projection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from chargewatch import events as ev
+from chargewatch import store
+from chargewatch.durations import parse_duration
+from chargewatch.journal import Journal
+from notifier import store as nstore
+from notifier.matchers import parse
+from notifier.runner import NotifierRunner
+from notifier.silences import Silence
+from notifier.targets import redact
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+class SilenceIn(BaseModel):
+    matchers: list[str] = Field(
+        min_length=1, description='label matchers, e.g. site="north", alertname=~"Charger.*"'
+    )
+    starts_at: datetime | None = Field(None, description="default: now")
+    ends_at: datetime | None = Field(None, description="give ends_at or duration")
+    duration: str | None = Field(None, description="e.g. 2h, 30m (from starts_at)")
+    created_by: str = Field(min_length=1, max_length=100)
+    comment: str = Field("", max_length=1000)
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, values: list[str]) -> list[str]:
+        for text in values:
+            parse(text)
+        return values
+
+    @model_validator(mode="after")
+    def _end(self) -> SilenceIn:
+        if (self.ends_at is None) == (self.duration is None):
+            raise ValueError("give exactly one of ends_at and duration")
+        if self.duration is not None:
+            parse_duration(self.duration)
+        for name in ("starts_at", "ends_at"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} needs a time zone (e.g. 2026-12-01T22:00:00Z)")
+        return self
+
+
+class SilenceOut(BaseModel):
+    id: str
+    matchers: list[str]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    state: str = Field(description="pending, active or expired")
+    updated: datetime | None = None
+
+
+class SilenceList(BaseModel):
+    count: int
+    silences: list[SilenceOut]
+
+
+class ReceiverOut(BaseModel):
+    name: str
+    targets: list[str] = Field(description="redacted: no passwords or tokens")
+    send_resolved: bool
+
+
+class TestIn(BaseModel):
+    by: str = Field("", max_length=100)
+
+
+class TestOut(BaseModel):
+    receiver: str
+    outbox_ids: list[int]
+
+
+class LogEntry(BaseModel):
+    id: int
+    outbox_id: int
+    at: datetime
+    receiver: str
+    target: str
+    channel: str
+    attempt: int
+    result: str = Field(description="sent, retry or failed")
+    error: str | None
+    duration: float | None = Field(description="seconds the attempt took")
+    receipt: str | None = Field(description="the provider's message id, where there is one")
+
+
+class LogPage(BaseModel):
+    items: list[LogEntry]
+    next_before: int | None
+    outbox: dict[str, int] = Field(description="outbox rows by state")
+
+
+def notifier_router(
+    runner: NotifierRunner, journal: Journal, clock: Callable[[], float] = time.time
+) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["notifications"])
+
+    def reader() -> Any:
+        return contextlib.closing(store.open_reader(journal.path))
+
+    def out(row: dict[str, Any]) -> SilenceOut:
+        s = Silence.from_dict(row)
+        return SilenceOut(
+            **{**row, "starts_at": _dt(s.starts_at), "ends_at": _dt(s.ends_at)},
+            state=s.state(clock()),
+        )
+
+    @router.get("/silences", response_model=SilenceList)
+    def list_silences(
+        state: str | None = Query(None, pattern="^(pending|active|expired)$"),
+    ) -> SilenceList:
+        """Silences, newest first."""
+        with reader() as conn:
+            rows = [out(r) for r in nstore.read_silences(conn)]
+        rows = [r for r in rows if state is None or r.state == state]
+        return SilenceList(count=len(rows), silences=rows)
+
+    @router.post("/silences", response_model=SilenceOut, status_code=201)
+    async def add_silence(body: SilenceIn) -> SilenceOut:
+        """Mute the alerts the matchers select, from starts_at until ends_at."""
+        now = clock()
+        starts = body.starts_at.timestamp() if body.starts_at else now
+        if body.ends_at is not None:
+            ends = body.ends_at.timestamp()
+        else:
+            ends = starts + parse_duration(body.duration or "0s")
+        if ends <= max(starts, now):
+            raise HTTPException(422, "the silence would end before it starts or in the past")
+        event = ev.SilenceSet(
+            "", now, uuid.uuid4().hex[:12], list(body.matchers), starts, ends,
+            body.created_by, body.comment,
+        )  # fmt: skip
+        await journal.commit([event])
+        return out(
+            {
+                "id": event.id,
+                "matchers": body.matchers,
+                "starts_at": starts,
+                "ends_at": ends,
+                "created_by": body.created_by,
+                "comment": body.comment,
+                "updated": now,
+            }
+        )
+
+    @router.delete(
+        "/silences/{silence_id}",
+        response_model=SilenceOut,
+        responses={404: {"description": "no silence has this id"}},
+    )
+    async def expire_silence(silence_id: str) -> SilenceOut:
+        """End a silence now (it stays listed as expired)."""
+        with reader() as conn:
+            found = [r for r in nstore.read_silences(conn) if r["id"] == silence_id]
+        if not found:
+            raise HTTPException(404, f"no silence has id {silence_id!r}")
+        row, now = found[0], clock()
+        ends = min(row["ends_at"], now)
+        event = ev.SilenceSet(
+            "", now, row["id"], list(row["matchers"]), min(row["starts_at"], ends), ends,
+            row["created_by"], row["comment"],
+        )  # fmt: skip
+        await journal.commit([event])
+        return out({**row, "starts_at": event.starts_at, "ends_at": ends, "updated": now})
+
+    @router.get("/receivers", response_model=list[ReceiverOut])
+    def receivers() -> list[ReceiverOut]:
+        """The configured receivers and where they send (secrets redacted)."""
+        return [
+            ReceiverOut(
+                name=r.name, targets=[redact(t) for t in r.targets], send_resolved=r.send_resolved
+            )
+            for r in runner.receivers.values()
+        ]
+
+    @router.post(
+        "/receivers/{name}/test",
+        response_model=TestOut,
+        status_code=202,
+        responses={404: {"description": "no receiver has this name"}},
+    )
+    async def test_receiver(name: str, body: TestIn) -> TestOut:
+        """Queue a test notification to every target of the receiver; follow it in the log."""
+        if name not in runner.receivers:
+            raise HTTPException(404, f"no receiver named {name!r}")
+        return TestOut(receiver=name, outbox_ids=await runner.send_test(name, body.by))
+
+    @router.get("/notifications", response_model=LogPage)
+    def notification_log(
+        limit: int = Query(100, ge=1, le=1000),
+        before: int | None = Query(None, ge=1, description="an id from the previous page"),
+        receiver: str | None = None,
+        result: str | None = Query(None, pattern="^(sent|retry|failed)$"),
+    ) -> LogPage:
+        """Every delivery attempt, newest first: target, channel, time, result, error."""
+        with reader() as conn:
+            rows = nstore.read_log(conn, limit, before, receiver, result)
+            counts = nstore.counts(conn)
+        items = [LogEntry(**{**r, "at": _dt(r["at"])}) for r in rows]
+        return LogPage(
+            items=items,
+            next_before=items[-1].id if len(items) == limit else None,
+            outbox=counts,
+        )
+
+    return router

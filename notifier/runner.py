@@ -1,0 +1,288 @@
+"""Runs the notifier inside `chargewatch run`: a journal consumer with its own cursor.
+
+It feeds the journal's alert transitions, acknowledgements and silences to the dispatcher
+at their journal time, lets wall-clock time pass when it has caught up, renders each
+notification once per target, and writes the outbox rows together with the dispatcher's
+snapshot and cursor in one transaction. The delivery worker takes it from there.
+
+Restart: the snapshot is restored and the journal replayed from its position; whatever was
+decided before the crash is in the outbox already and is not decided again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from chargewatch import events as ev
+from chargewatch import store
+from chargewatch.journal import Journal
+from notifier import store as nstore
+from notifier.config import NotificationsConfig
+from notifier.delivery import DeliveryWorker
+from notifier.dispatcher import dispatcher_for
+from notifier.model import TEST, AlertInfo, Channel, Notification
+from notifier.silences import Silence
+from notifier.targets import kind_of, redact
+from notifier.templates import render
+
+log = logging.getLogger("chargewatch.notifier")
+
+READ_BATCH = 1000
+IDLE_WAKE_S = 1.0
+SAVE_EVERY_S = 5.0  # dispatcher state without new notifications is saved at most this often
+KINDS = frozenset({"alert", "alert_ack", "alert_unack", "silence"})
+
+
+class NotifierMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.notifications = Counter(
+            "chargewatch_notifications",
+            "Notifications decided, by receiver and reason (new, update, repeat, ...).",
+            ["receiver", "reason"],
+            registry=registry,
+        )
+        self.backlog = Gauge(
+            "chargewatch_notifier_backlog_events",
+            "Journal events the notifier has not looked at yet.",
+            registry=registry,
+        )
+        self.errors = Counter(
+            "chargewatch_notifier_errors",
+            "Failures of the notifier loop (logged with a traceback, retried).",
+            registry=registry,
+        )
+
+
+class NotifierRunner:
+    def __init__(
+        self,
+        cfg: NotificationsConfig,
+        journal: Journal,
+        channels: Mapping[str, Channel],
+        registry: CollectorRegistry,
+        tz_of_site: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg, self.journal, self.clock = cfg, journal, clock
+        self.dispatcher = dispatcher_for(cfg)
+        self.receivers = {r.name: r for r in cfg.receivers}
+        self.tz_of_site = dict(tz_of_site or {})
+        self.metrics = NotifierMetrics(registry)
+        self.metrics.backlog.set_function(lambda: max(0, self.journal.last_seq - self.position))
+        self._db = store.open_reader(journal.path)
+        self.delivery = DeliveryWorker(
+            cfg.delivery, store.open_reader(journal.path), channels, registry, clock
+        )
+        self.position = 0
+        self._saved_at = 0.0
+        self._dirty = False
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # the runner's connection: one user at a time
+
+    async def start(self) -> None:
+        saved = await asyncio.to_thread(nstore.load_snapshot, self._db)
+        if saved is not None:
+            try:
+                self.dispatcher.restore(json.loads(saved[1]))
+                self.position = saved[0]
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("notifier: snapshot not usable (%s); replaying the journal", exc)
+        while await self._step():
+            pass
+        await self.delivery.start()
+        self._task = asyncio.create_task(self._run(), name="notifier")
+        log.info(
+            "notifier: %d receivers, %d alerts in %d groups, from journal event %d",
+            len(self.receivers),
+            len(self.dispatcher.alerts),
+            len(self.dispatcher.groups),
+            self.position,
+        )
+
+    async def stop(self) -> None:
+        self._stop.set()
+        try:
+            if self._task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            while await self._step():  # the rules' last transitions (the stop's disconnects)
+                pass
+            await self._commit([], force=True)
+        except Exception:
+            log.exception("notifier: final save failed; the next start replays more journal")
+        finally:
+            await self.delivery.stop()
+            self._db.close()
+            self.delivery.close()
+
+    async def send_test(self, receiver: str, by: str = "") -> list[int]:
+        """Queue a test notification to every target of a receiver; the outbox ids."""
+        text = "This is a test notification from ChargeWatch"
+        text += f", sent by {by}." if by else "."
+        n = Notification(receiver, f"test:{receiver}", {}, TEST, self.clock(), text=text)
+        ids = await self._write(self._rows(n), None, None)
+        self.delivery.wake()
+        return ids
+
+    # ---- the loop ----------------------------------------------------------------------
+    async def _run(self) -> None:
+        new_data = self.journal.listen()
+        while not self._stop.is_set():
+            try:
+                new_data.clear()
+                if not await self._step():
+                    out = self.dispatcher.advance(self.clock())
+                    self._dirty = True
+                    await self._commit(out)
+                    await self._wait(new_data)
+            except Exception:
+                log.exception("notifier: failed; retrying")
+                self.metrics.errors.inc()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), IDLE_WAKE_S)
+
+    async def _wait(self, new_data: asyncio.Event) -> None:
+        timeout = IDLE_WAKE_S
+        due = self.dispatcher.next_due()
+        if due is not None:
+            timeout = min(timeout, max(0.0, due - self.clock()))
+        waits = [asyncio.ensure_future(new_data.wait()), asyncio.ensure_future(self._stop.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    async def _step(self) -> bool:
+        """Feed one batch of journal events; False when there was none."""
+        async with self._lock:
+            rows = await asyncio.to_thread(
+                store.read_journal_raw, self._db, self.position, READ_BATCH
+            )
+        if not rows:
+            return False
+        out: list[Notification] = []
+        for seq, kind, data in rows:
+            if kind in KINDS:
+                try:
+                    out += self._feed(ev.event_from_dict(kind, json.loads(data)))
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.error(
+                        "notifier: journal event %d (%s) unusable, skipped: %r", seq, kind, exc
+                    )
+                    self.metrics.errors.inc()
+        self.position = rows[-1][0]
+        self._dirty = True
+        await self._commit(out)
+        return True
+
+    def _feed(self, event: ev.Event) -> list[Notification]:
+        d = self.dispatcher
+        if isinstance(event, ev.AlertChanged):
+            return d.alert(_info(event), event.ts)
+        if isinstance(event, ev.AlertAcknowledged):
+            return d.acknowledge(event.fingerprint, event.by, event.ts)
+        if isinstance(event, ev.AlertUnacknowledged):
+            return d.acknowledge(event.fingerprint, None, event.ts)
+        if isinstance(event, ev.SilenceSet):
+            silence = Silence(
+                event.id,
+                tuple(event.matchers),
+                event.starts_at,
+                event.ends_at,
+                event.created_by,
+                event.comment,
+            )
+            return d.silence(silence, event.ts)
+        return []
+
+    async def _commit(self, out: list[Notification], force: bool = False) -> None:
+        now = self.clock()
+        if not (out or force or (self._dirty and now - self._saved_at >= SAVE_EVERY_S)):
+            return
+        rows = [row for n in out for row in self._rows(n)]
+        snapshot = json.dumps(self.dispatcher.snapshot(), separators=(",", ":"))
+        await self._write(rows, self.position, snapshot)
+        self._dirty, self._saved_at = False, now
+        for n in out:
+            self.metrics.notifications.labels(n.receiver, n.reason).inc()
+            log.info(
+                "notify %s (%s): %d firing, %d resolved, group %s",
+                n.receiver,
+                n.reason,
+                len(n.firing),
+                len(n.resolved),
+                n.group_key,
+            )
+        if rows:
+            self.delivery.wake()
+
+    async def _write(
+        self, rows: list[nstore.OutboxRow], seq: int | None, snapshot: str | None
+    ) -> list[int]:
+        async with self._lock:
+            return await asyncio.to_thread(
+                nstore.commit, self._db, rows, seq, snapshot, self.clock()
+            )
+
+    def _rows(self, n: Notification) -> list[nstore.OutboxRow]:
+        """One outbox row per target of the receiver, each rendered for its channel."""
+        receiver = self.receivers.get(n.receiver)
+        if receiver is None:
+            log.error("notifier: no receiver %r for %s; dropped", n.receiver, n.group_key)
+            return []
+        tz = self._tz(n)
+        out = []
+        for target in receiver.targets:
+            kind = kind_of(target)
+            message = render(n, kind, dashboard_url=self.cfg.dashboard_url, tz=tz)
+            out.append(
+                nstore.OutboxRow(
+                    n.receiver,
+                    target,
+                    redact(target),
+                    kind,
+                    n.reason,
+                    n.group_key,
+                    json.dumps(message.to_dict()),
+                )
+            )
+        return out
+
+    def _tz(self, n: Notification) -> str:
+        """Times in the site's own time zone when the notification is about one site."""
+        sites = {a.labels.get("site") for a in (*n.firing, *n.resolved)} | {
+            n.group_labels.get("site")
+        }
+        sites.discard(None)
+        sites.discard("")
+        if len(sites) == 1:
+            return self.tz_of_site.get(sites.pop(), "UTC")  # type: ignore[arg-type]
+        return "UTC"
+
+
+def _info(e: ev.AlertChanged) -> AlertInfo:
+    labels = dict(e.labels or {})
+    return AlertInfo(
+        fingerprint=e.fingerprint,
+        alertname=e.rule,
+        severity=e.severity,
+        state=e.state,
+        labels=labels,
+        annotations=dict(e.annotations or {}),
+        starts_at=e.fired_at or e.active_since or e.ts,
+        ends_at=e.ts if e.state == "resolved" else None,
+        value=e.value,
+        acknowledged_by=e.acknowledged_by,
+        acknowledged_at=e.acknowledged_at,
+        runbook_url=e.runbook_url,
+        source="alertmanager" if labels.get("source") == "alertmanager" else "rules",
+    )
