@@ -99,6 +99,10 @@ class Acknowledge(BaseModel):
     comment: str = Field("", max_length=1000)
 
 
+class Unacknowledge(BaseModel):
+    by: str = Field(min_length=1, max_length=100, description="who gives the alert back")
+
+
 class Acknowledged(BaseModel):
     fingerprint: str
     by: str
@@ -159,6 +163,20 @@ def alerts_router(
             raise HTTPException(404, f"no active alert has fingerprint {fingerprint!r}")
         event = ev.AlertAcknowledged("", clock(), fingerprint, body.by, body.comment)
         await journal.commit([event])
+        return Acknowledged(fingerprint=fingerprint, by=body.by, status="accepted")
+
+    @router.post(
+        "/{fingerprint}/unacknowledge",
+        response_model=Acknowledged,
+        status_code=202,
+        responses={404: {"description": "no active alert has this fingerprint"}},
+    )
+    async def unacknowledge(fingerprint: str, body: Unacknowledge) -> Acknowledged:
+        """Give an alert back: repeats and escalation resume as if nobody had taken it."""
+        alert = next((a for a in source.active() if a.fingerprint == fingerprint), None)
+        if alert is None:
+            raise HTTPException(404, f"no active alert has fingerprint {fingerprint!r}")
+        await journal.commit([ev.AlertUnacknowledged("", clock(), fingerprint, body.by)])
         return Acknowledged(fingerprint=fingerprint, by=body.by, status="accepted")
 
     return router

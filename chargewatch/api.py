@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
@@ -156,6 +158,7 @@ def create_api(
     alerts: AlertSource | None = None,
     journal: Journal | None = None,
     routers: list[APIRouter] | None = None,
+    tokens: list[str] | None = None,
 ) -> FastAPI:
     """The HTTP API over the live state.
 
@@ -167,6 +170,7 @@ def create_api(
         version=__version__,
         description="Monitoring and alerting for OCPP charging networks.",
     )
+    protected = APIRouter(dependencies=[Depends(token_check(tokens or []))])
 
     @api.get(
         "/healthz", response_model=Health, tags=["operations"], responses={503: {"model": Health}}
@@ -191,7 +195,7 @@ def create_api(
         # stalls the OCPP event loop; the state collector iterates over snapshots (list()).
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    @api.get("/api/v1/chargers", response_model=ChargerList, tags=["chargers"])
+    @protected.get("/api/v1/chargers", response_model=ChargerList, tags=["chargers"])
     async def list_chargers(
         site: str | None = Query(None, description="only chargers of this site"),
         connected: bool | None = Query(None, description="only (dis)connected chargers"),
@@ -205,7 +209,7 @@ def create_api(
         ]
         return ChargerList(count=len(out), chargers=out)
 
-    @api.get(
+    @protected.get(
         "/api/v1/chargers/{charger_id}",
         response_model=ChargerOut,
         tags=["chargers"],
@@ -219,7 +223,31 @@ def create_api(
         return ChargerOut.of(ch, state)
 
     if alerts is not None and journal is not None:
-        api.include_router(alerts_router(alerts, journal))
+        protected.include_router(alerts_router(alerts, journal))
     for router in routers or ():
-        api.include_router(router)  # the components' own endpoints (the notifier's)
+        protected.include_router(router)  # the components' own endpoints (the notifier's)
+    api.include_router(protected)
     return api
+
+
+def token_check(tokens: list[str]) -> Callable[..., None]:
+    """A dependency: with tokens configured, /api/v1 needs `Authorization: Bearer TOKEN`.
+    /healthz and /metrics stay open for load balancers and Prometheus."""
+    bearer = HTTPBearer(auto_error=False, description="a token from http.api_tokens")
+    wanted = [t.encode() for t in tokens]
+
+    def check(
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+    ) -> None:
+        if not wanted:
+            return
+        given = (credentials.credentials if credentials else "").encode()
+        # compare with every token, always: the time taken does not tell which one is close
+        if not any([hmac.compare_digest(given, t) for t in wanted]):
+            raise HTTPException(
+                401,
+                "missing or wrong API token (Authorization: Bearer <token>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return check

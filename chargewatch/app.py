@@ -12,6 +12,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from chargewatch import events as ev
+from chargewatch.alerts import Alert
 from chargewatch.api import create_api
 from chargewatch.authorization import Authorizer
 from chargewatch.config import Config
@@ -41,6 +42,16 @@ class _EmbeddedUvicorn(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+class _AllAlerts:
+    """The rule engine's active alerts and the ones Alertmanager sent the notifier."""
+
+    def __init__(self, rules: RuleRunner, notifier: NotifierRunner) -> None:
+        self.rules, self.notifier = rules, notifier
+
+    def active(self) -> list[Alert]:
+        return self.rules.active() + self.notifier.external_alerts()
 
 
 class App:
@@ -143,10 +154,16 @@ class App:
             self.journal.state,
             self.registry,
             self._journal_ok,
-            self.rules,
+            _AllAlerts(self.rules, self.notifier),
             self.journal,
             [notifier_router(self.notifier, self.journal)],
+            [t.get_secret_value() for t in cfg.http.api_tokens],
         )
+        if not cfg.http.api_tokens:
+            log.warning(
+                "the HTTP API is open to anyone who can reach port %d: set http.api_tokens",
+                cfg.http.port,
+            )
         self._http = _EmbeddedUvicorn(
             uvicorn.Config(
                 api,

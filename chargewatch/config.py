@@ -70,6 +70,16 @@ class OcppConfig(_Section):
 class HttpConfig(_Section):
     host: str = "0.0.0.0"
     port: int = Field(8000, ge=0, le=65535)
+    # bearer tokens for /api/v1 (by ${ENV} reference); none: the API is open (a warning)
+    api_tokens: list[SecretStr] = Field(default_factory=list)
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _long_enough(cls, tokens: list[SecretStr]) -> list[SecretStr]:
+        for i, token in enumerate(tokens):
+            if len(token.get_secret_value()) < 16:
+                raise ValueError(f"token {i + 1} is shorter than 16 characters")
+        return tokens
 
 
 class StorageConfig(_Section):

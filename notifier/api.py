@@ -14,14 +14,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field, field_validator, model_validator
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from chargewatch import events as ev
 from chargewatch import store
 from chargewatch.durations import parse_duration
 from chargewatch.journal import Journal
 from notifier import store as nstore
+from notifier.alertmanager import WebhookPayload, to_events
 from notifier.matchers import parse
 from notifier.runner import NotifierRunner
 from notifier.silences import Silence
@@ -226,4 +228,48 @@ def notifier_router(
             outbox=counts,
         )
 
+    @router.post(
+        "/alertmanager",
+        response_model=WebhookAccepted,
+        tags=["alertmanager"],
+        responses={413: {"description": "the payload is larger than 4 MiB"}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": WebhookPayload.model_json_schema()}},
+            }
+        },
+    )
+    async def alertmanager_webhook(request: Request) -> WebhookAccepted:
+        """Alertmanager's `webhook_config` (payload version 4): Prometheus' and Grafana's
+        alerts join ChargeWatch's own (label `source="alertmanager"`)."""
+        body = await _limited_body(request, MAX_WEBHOOK_BYTES)
+        try:
+            payload = WebhookPayload.model_validate_json(body)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False)) from None
+        events = to_events(payload, clock())
+        await journal.commit(list(events))
+        return WebhookAccepted(alerts=len(events), firing=sum(e.state == "firing" for e in events))
+
     return router
+
+
+MAX_WEBHOOK_BYTES = 4 * 1024 * 1024
+
+
+class WebhookAccepted(BaseModel):
+    alerts: int
+    firing: int
+
+
+async def _limited_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"payload larger than {limit} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"payload larger than {limit} bytes")
+    return body

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from chargewatch import events as ev
 from chargewatch import store
+from chargewatch.alerts import Alert
 from chargewatch.journal import Journal
 from notifier import store as nstore
 from notifier.config import NotificationsConfig
@@ -122,6 +123,28 @@ class NotifierRunner:
             await self.delivery.stop()
             self._db.close()
             self.delivery.close()
+
+    def external_alerts(self) -> list[Alert]:
+        """Firing alerts that came in through the Alertmanager webhook (the rule engine
+        lists its own), so the API lists and acknowledges them too."""
+        return [
+            Alert(
+                fingerprint=a.fingerprint,
+                rule=a.alertname,
+                severity=a.severity,
+                labels=a.labels,
+                state=a.state,
+                active_since=a.starts_at,
+                fired_at=a.starts_at,
+                value=a.value,
+                annotations=a.annotations,
+                runbook_url=a.runbook_url,
+                acknowledged_by=a.acknowledged_by,
+                acknowledged_at=a.acknowledged_at,
+            )
+            for a in list(self.dispatcher.alerts.values())
+            if a.source == "alertmanager" and a.state == "firing"
+        ]
 
     async def send_test(self, receiver: str, by: str = "") -> list[int]:
         """Queue a test notification to every target of a receiver; the outbox ids."""
