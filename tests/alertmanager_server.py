@@ -7,7 +7,7 @@ out is Alertmanager's own webhook payload (version 4). Clustering is off
 notifies, and it would also bind a second port.
 
 Fixture: `start_alertmanager(webhook_url, **route)`, each server stopped after the test.
-Use it with `pytest_plugins = ["alertmanager_server"]` in a test module.
+tests/conftest.py loads it as a plugin (`pytest_plugins`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class AlertmanagerServer(ServerProcess):
         group_wait: str = "0s",
         group_interval: str = "1s",
         repeat_interval: str = "4h",
+        token: str | None = None,
     ) -> None:
         binary = require_binary("prometheus-alertmanager")
         workdir.mkdir(parents=True, exist_ok=True)
@@ -59,6 +60,9 @@ class AlertmanagerServer(ServerProcess):
                 }
             ],
         }
+        if token is not None:  # ChargeWatch's http.api_tokens, as an operator configures it
+            webhook = self.config["receivers"][0]["webhook_configs"][0]
+            webhook["http_config"] = {"authorization": {"type": "Bearer", "credentials": token}}
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
         argv = [
             binary,

@@ -10,7 +10,8 @@ import pytest
 from chargewatch.app import App
 from chargewatch.config import Config, parse_config
 
-pytest_plugins = ["notify_servers"]  # smtp_server, http_receiver: real servers on loopback
+# real servers on loopback as fixtures: smtp_server, http_receiver, start_alertmanager
+pytest_plugins = ["notify_servers", "alertmanager_server"]
 
 
 def make_config(data_dir: Path, yaml_text: str = "", **top: Any) -> Config:

@@ -11,8 +11,8 @@ deliveries with `wait_for(n)` from sync code and `await wait_for_async(n)` from 
 (it does not block the event loop).
 
 Fixtures: `smtp_server` (no AUTH), `start_smtp_server(port=None, credentials=None)` (more
-servers, or one with AUTH) and `http_receiver`, all stopped after the test. Use them with
-`pytest_plugins = ["notify_servers"]` in a test module (or in tests/conftest.py).
+servers, or one with AUTH) and `http_receiver`, all stopped after the test;
+tests/conftest.py loads this module as a plugin (`pytest_plugins`).
 """
 
 from __future__ import annotations

@@ -16,8 +16,6 @@ from chargewatch import alerts
 from chargewatch.events import AlertChanged, event_from_dict
 from notifier.alertmanager import WebhookPayload, to_events
 
-pytest_plugins = ["alertmanager_server"]  # start_alertmanager: the real binary
-
 STARTS = "2024-05-01T12:00:00Z"
 STARTS_TS = datetime(2024, 5, 1, 12, tzinfo=UTC).timestamp()
 ENDS_TS = STARTS_TS + 300
