@@ -9,6 +9,9 @@ import os
 import shutil
 import socket
 import sqlite3
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -120,3 +123,48 @@ async def eventually(predicate: Any, timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(0.01)
+
+
+def spawn_collector(
+    data_dir: Path, ocpp_port: int, http_port: int, config: Path | None = None
+) -> subprocess.Popen:
+    """`chargewatch run` as a separate process (for kill -9), on loopback."""
+    extra = ["--config", str(config)] if config is not None else []
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chargewatch.cli",
+            "run",
+            "--data-dir",
+            str(data_dir),
+            "--host",
+            "127.0.0.1",
+            "--ocpp-port",
+            str(ocpp_port),
+            "--http-port",
+            str(http_port),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def wait_listening(proc: subprocess.Popen, *ports: int, timeout: float = 20) -> None:
+    """Until every port accepts connections (the HTTP API starts after the OCPP server)."""
+    deadline = time.monotonic() + timeout
+    for port in ports:
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"collector exited: {proc.stderr.read()}")
+            if time.monotonic() > deadline:
+                raise AssertionError("collector did not start listening")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            break

@@ -9,14 +9,20 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import NOW, call, db_rows, eventually, free_port, raw_charger
+from helpers import (
+    NOW,
+    call,
+    db_rows,
+    eventually,
+    free_port,
+    raw_charger,
+    spawn_collector,
+    wait_listening,
+)
 
 from chargewatch.app import App
 
@@ -183,55 +189,15 @@ async def test_raw_message_log_is_pruned_after_its_retention(start_app) -> None:
     ]
 
 
-def _spawn(data_dir: Path, ocpp_port: int, http_port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chargewatch.cli",
-            "run",
-            "--data-dir",
-            str(data_dir),
-            "--host",
-            "127.0.0.1",
-            "--ocpp-port",
-            str(ocpp_port),
-            "--http-port",
-            str(http_port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-async def _wait_listening(proc: subprocess.Popen, *ports: int, timeout: float = 20) -> None:
-    """Until every port accepts connections (the HTTP API starts after the OCPP server)."""
-    deadline = time.monotonic() + timeout
-    for port in ports:
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"collector exited: {proc.stderr.read()}")
-            if time.monotonic() > deadline:
-                raise AssertionError("collector did not start listening")
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.1)
-                continue
-            writer.close()
-            break
-
-
 @pytest.mark.slow
 async def test_kill_9_loses_nothing_that_was_acknowledged(tmp_path: Path) -> None:
     data = tmp_path / "data"
     ocpp_port, http_port = free_port(), free_port()
-    proc = _spawn(data, ocpp_port, http_port)
+    proc = spawn_collector(data, ocpp_port, http_port)
     acked: dict[str, list[int]] = {}
     txids: dict[str, int] = {}
     try:
-        await _wait_listening(proc, ocpp_port, http_port)
+        await wait_listening(proc, ocpp_port, http_port)
 
         async def charger(n: int) -> None:
             cid = f"CP-K{n}"
@@ -267,9 +233,9 @@ async def test_kill_9_loses_nothing_that_was_acknowledged(tmp_path: Path) -> Non
             proc.wait()
     assert sum(len(v) for v in acked.values()) > 100  # the load was real
     # restart on the same data dir: every acknowledged reading is there
-    proc = _spawn(data, ocpp_port, http_port)
+    proc = spawn_collector(data, ocpp_port, http_port)
     try:
-        await _wait_listening(proc, ocpp_port, http_port)
+        await wait_listening(proc, ocpp_port, http_port)
         for cid, values in acked.items():
             rows = db_rows(
                 data, "SELECT data FROM journal WHERE charger_id=? AND kind='meter'", (cid,)
@@ -291,11 +257,11 @@ async def test_kill_9_loses_nothing_that_was_acknowledged(tmp_path: Path) -> Non
 @pytest.mark.slow
 async def test_second_process_on_the_same_data_dir_refuses(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    first = _spawn(data, free_port(), free_port())
+    first = spawn_collector(data, free_port(), free_port())
     try:
         port = int(first.args[first.args.index("--ocpp-port") + 1])
-        await _wait_listening(first, port)
-        second = _spawn(data, free_port(), free_port())
+        await wait_listening(first, port)
+        second = spawn_collector(data, free_port(), free_port())
         _, err = second.communicate(timeout=20)
         assert second.returncode == 1
         assert f"data dir {data} is in use by another chargewatch process (pid {first.pid})" in err
