@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chargewatch import __version__, rules_cli
+from chargewatch import __version__, ops_cli, rules_cli
 from chargewatch.config import Config, ConfigError, load_config
 from chargewatch.datadir import DataDirBusy
 
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fleet_flags(sim, chargers=10)
 
     rules_cli.add_parser(sub)
+    ops_cli.add_parsers(sub)
     demo = sub.add_parser("demo", help="collector + 20 simulated chargers with faults, live")
     _add_server_flags(demo)
     _add_fleet_flags(demo, chargers=20)
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "rules":
             return rules_cli.main(args)
+        if args.command in ops_cli.COMMANDS:
+            return ops_cli.main(args)
         if args.command == "simulate":
             _setup_logging("WARNING")
             _run_loop(_simulate(args))

@@ -6,6 +6,7 @@ location is a path of keys and indexes, which `line_of` walks in that tree.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -80,12 +81,27 @@ def validation_errors(
     for err in exc.errors():
         path = prefix + tuple(p for p in err["loc"] if not _is_union_tag(p))
         message = err["msg"].removeprefix("Value error, ")
+        inner, message = _inner_path(message)  # a check across keys names the one at fault
+        path += inner
         if err["type"] == "extra_forbidden":
             message = f"unknown key (see {docs})"
         out.append(
             ConfigError(message, file=file, line=line_of(root, path), key=dotted(path) or None)
         )
     return out
+
+
+_INNER = re.compile(r"^([A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*): (.+)$", re.DOTALL)
+_PART = re.compile(r"\[(\d+)\]|\.?([A-Za-z_]\w*)")
+
+
+def _inner_path(message: str) -> tuple[tuple[Any, ...], str]:
+    """`route.routes[0].receiver: receiver 'x' is not defined` -> the path and the rest."""
+    m = _INNER.match(message)
+    if m is None:
+        return (), message
+    parts = tuple(int(i) if i else name for i, name in _PART.findall(m.group(1)))
+    return parts, m.group(2)
 
 
 def _is_union_tag(part: Any) -> bool:
