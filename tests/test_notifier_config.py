@@ -63,7 +63,8 @@ CASES = [
         "'soon' is not a duration",
     ),
     (
-        'notifications:\n  receivers:\n    - {name: noc, targets: ["console:"], sendresolved: true}\n'
+        "notifications:\n  receivers:\n"
+        '    - {name: noc, targets: ["console:"], sendresolved: true}\n'
         "  route: {receiver: noc}\n",
         3,
         "notifications.receivers[0].sendresolved",
