@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sqlite3
 import time
@@ -92,7 +93,28 @@ def summary(state: LiveState, db: sqlite3.Connection, started: float, alerts: li
         cx = chargex_code(vendor, vcode)
         what = f"{cx} {CHARGEX_CODES[cx][0]}" if cx else code
         lines.append(f"        fault {_clock(ts - started)} {cid}/{kid} {what} ({category})")
+    lines += _notifications(db, started)
     return "\n".join(lines)
+
+
+def _notifications(db: sqlite3.Connection, started: float) -> list[str]:
+    """How many notifications went out, and the latest few as their receivers saw them."""
+    # a notification is one outbox row per target of its receiver, all decided together
+    decided, delivered = db.execute(
+        "SELECT COUNT(DISTINCT receiver || created || group_key), "
+        "COALESCE(SUM(state = 'sent'), 0) FROM outbox WHERE created >= ?",
+        (started,),
+    ).fetchone()
+    rows = db.execute(
+        "SELECT o.created, o.receiver, o.message FROM outbox o WHERE o.created >= ? "
+        "AND o.channel = 'file' ORDER BY o.id DESC LIMIT 3",
+        (started,),
+    ).fetchall()
+    lines = [f"        notifications: {decided} ({delivered} messages delivered)"]
+    for created, receiver, message in rows:
+        title = json.loads(message).get("title", "")
+        lines.append(f"        notified {_clock(created - started)} {receiver}: {title}")
+    return lines
 
 
 async def run_demo(config: Config, args: argparse.Namespace) -> None:
@@ -111,6 +133,8 @@ async def run_demo(config: Config, args: argparse.Namespace) -> None:
         f"  OCPP endpoint  {ocpp_url}/<chargePointId>\n"
         f"  chargers API   http://{host}:{app.http_port}/api/v1/chargers\n"
         f"  alerts API     http://{host}:{app.http_port}/api/v1/alerts\n"
+        f"  notifications  http://{host}:{app.http_port}/api/v1/notifications and "
+        f"{notifications_file(config)}\n"
         f"  API docs       http://{host}:{app.http_port}/docs\n"
         f"  metrics        http://{host}:{app.http_port}/metrics\n"
         f"  data dir       {config.data_dir}\n"
@@ -143,6 +167,13 @@ async def run_demo(config: Config, args: argparse.Namespace) -> None:
     )
 
 
+def notifications_file(config: Config) -> str:
+    """Where the default (local) receiver writes, or what the config's receivers are."""
+    if config.notifications.receivers:
+        return "the configured receivers"
+    return str(config.data_dir / "notifications.jsonl")
+
+
 def summary_after_stop(config: Config, started: float) -> str:
     """Totals of this run, read back from the store after everything was flushed."""
     db = sqlite3.connect(config.data_dir / "chargewatch.db")
@@ -162,11 +193,14 @@ def summary_after_stop(config: Config, started: float) -> str:
             "'firing' AND at >= ?",
             (started,),
         ).fetchone()[0]
+        notified = db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'sent' AND created >= ?", (started,)
+        ).fetchone()[0]
     finally:
         db.close()
     return (
         f"Stopped cleanly: every connection closed and journaled. This run: {events} events, "
         f"{sessions} sessions, {energy_wh / 1000:.1f} kWh, {faults} fault reports, "
-        f"{fired} alerts fired, stored in "
+        f"{fired} alerts fired, {notified} notification messages delivered, stored in "
         f"{config.data_dir / 'chargewatch.db'}."
     )

@@ -141,6 +141,7 @@ def test_demo_prints_urls_and_summaries_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
     assert "/api/v1/chargers" in out and "/metrics" in out and "/docs" in out
     assert "chargers online 6/6" in out
     assert "connectors:" in out and "energy" in out
+    assert "notifications:" in out and "/api/v1/notifications" in out
     assert "Stopped cleanly" in out
     db = sqlite3.connect(data / "chargewatch.db")
     try:
