@@ -122,13 +122,14 @@ class App:
         await self.rules.start()
         notify_cfg = cfg.notifications
         if not notify_cfg.receivers:
-            notify_cfg = local_default(cfg.data_dir)
+            notify_cfg = local_default(cfg.data_dir, notify_cfg)
         self.notifier = NotifierRunner(
             notify_cfg,
             self.journal,
             build_channels(notify_cfg, cfg.base_dir),
             self.registry,
             cfg.tz_of_site(),
+            site_of=cfg.site_of(),
         )
         await self.notifier.start()
         if cfg.influxdb is not None:

@@ -221,6 +221,19 @@ class SilenceSet(Event):
 
 
 @dataclass(slots=True, frozen=True)
+class DriverSet(Event):
+    """A driver was registered or changed through the API (`removed`: unregistered).
+    Journaled so the notifier's registry survives restarts. `charger_id` is ""."""
+
+    kind: ClassVar[str] = "driver"
+    id_tag: str = ""
+    name: str = ""
+    targets: list[str] = field(default_factory=list)
+    notify: list[str] = field(default_factory=list)
+    removed: bool = False
+
+
+@dataclass(slots=True, frozen=True)
 class AlertChanged(Event):
     """An alert transition, journaled so the InfluxDB shipper and the notifier follow it.
 
@@ -264,6 +277,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AlertAcknowledged,
         AlertUnacknowledged,
         SilenceSet,
+        DriverSet,
         AlertChanged,
     )
 }

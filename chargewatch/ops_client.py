@@ -47,7 +47,7 @@ def _detail(body: Any) -> str | None:
                 parts.append(str(item))
                 continue
             where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
-            msg = str(item.get("msg", "invalid"))
+            msg = str(item.get("msg", "invalid")).removeprefix("Value error, ")
             parts.append(f"{where}: {msg}" if where else msg)
         return "; ".join(parts)
     return None

@@ -176,6 +176,8 @@ class LiveState:
             return
         if isinstance(event, ev.AlertAcknowledged | ev.AlertUnacknowledged):
             return  # the rule engine answers it with an AlertChanged
+        if isinstance(event, ev.DriverSet):
+            return  # the notifier's registry (contacts are not state of the network)
         if isinstance(event, ev.SilenceSet):
             upserts[("silences", event.id)] = ("silences", _silence_row(event))
             return

@@ -12,9 +12,9 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
@@ -24,10 +24,12 @@ from chargewatch.durations import parse_duration
 from chargewatch.journal import Journal
 from notifier import store as nstore
 from notifier.alertmanager import WebhookPayload, to_events
+from notifier.config import DEFAULT_DRIVER_NOTICES
+from notifier.drivers import Driver
 from notifier.matchers import parse
 from notifier.runner import NotifierRunner
 from notifier.silences import Silence
-from notifier.targets import redact
+from notifier.targets import check_target, redact
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -78,6 +80,42 @@ class SilenceOut(BaseModel):
 class SilenceList(BaseModel):
     count: int
     silences: list[SilenceOut]
+
+
+class DriverIn(BaseModel):
+    name: str = Field("", max_length=100)
+    targets: list[str] = Field(min_length=1, max_length=10)
+    notify: list[Literal["started", "finished", "interrupted", "idle"]] = Field(
+        default_factory=lambda: list(DEFAULT_DRIVER_NOTICES)
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, values: list[str]) -> list[str]:
+        for i, target in enumerate(values):
+            try:
+                check_target(target)
+            except ValueError as exc:
+                raise ValueError(f"target {i + 1}: {exc}") from None
+        return values
+
+
+class DriverOut(BaseModel):
+    id_tag: str
+    name: str
+    targets: list[str] = Field(description="redacted")
+    notify: list[str]
+    source: str = Field(description="config or api")
+
+    @classmethod
+    def of(cls, d: Driver) -> DriverOut:
+        return cls(
+            id_tag=d.id_tag,
+            name=d.name,
+            targets=[redact(t) for t in d.targets],
+            notify=sorted(d.notify),
+            source="config" if d.from_config else "api",
+        )
 
 
 class ReceiverOut(BaseModel):
@@ -227,6 +265,48 @@ def notifier_router(
             next_before=items[-1].id if len(items) == limit else None,
             outbox=counts,
         )
+
+    @router.get("/drivers", response_model=list[DriverOut], tags=["drivers"])
+    def list_drivers() -> list[DriverOut]:
+        """Registered drivers (config and API); contact targets redacted."""
+        return [DriverOut.of(d) for d in runner.drivers.registered()]
+
+    @router.put(
+        "/drivers/{id_tag}",
+        response_model=DriverOut,
+        tags=["drivers"],
+        responses={409: {"description": "the driver is defined in the config file"}},
+    )
+    async def set_driver(
+        id_tag: Annotated[str, Path(min_length=1, max_length=36)], body: DriverIn
+    ) -> DriverOut:
+        """Register a driver (or change one registered here) for notices about the
+        sessions of their idTag, and nobody else's."""
+        if id_tag in runner.drivers.config_drivers:
+            raise HTTPException(409, f"driver {id_tag!r} is defined in the config file")
+        if runner.cfg.twilio is None and any(t.startswith("sms:") for t in body.targets):
+            raise HTTPException(422, "sms: targets need the notifications.twilio section")
+        event = ev.DriverSet("", clock(), id_tag, body.name, body.targets, list(body.notify))
+        await journal.commit([event])
+        await runner.caught_up(journal.last_seq)
+        driver = runner.drivers.driver(id_tag)
+        assert driver is not None
+        return DriverOut.of(driver)
+
+    @router.delete(
+        "/drivers/{id_tag}",
+        status_code=204,
+        tags=["drivers"],
+        responses={404: {"description": "no driver registered here has this idTag"}},
+    )
+    async def remove_driver(id_tag: str) -> None:
+        """Unregister a driver set through the API (config entries stay)."""
+        if id_tag in runner.drivers.config_drivers:
+            raise HTTPException(409, f"driver {id_tag!r} is defined in the config file")
+        if id_tag not in runner.drivers.api_drivers:
+            raise HTTPException(404, f"no driver {id_tag!r} was registered through the API")
+        await journal.commit([ev.DriverSet("", clock(), id_tag, removed=True)])
+        await runner.caught_up(journal.last_seq)
 
     @router.post(
         "/alertmanager",

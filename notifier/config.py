@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -102,6 +102,27 @@ class DeliveryConfig(_Section):
     concurrency: int = Field(8, ge=1, le=64)  # targets delivered to at the same time
 
 
+DRIVER_NOTICES = ("started", "finished", "interrupted", "idle")
+DEFAULT_DRIVER_NOTICES = ["finished", "interrupted", "idle"]
+
+
+class DriverConfig(_Section):
+    """A driver (an idTag's owner) who hears about their own sessions, and only those."""
+
+    id_tag: str = Field(min_length=1, max_length=36)  # 1.6 CiString20, 2.0.1 idToken 36
+    name: str = Field("", max_length=100)
+    targets: list[str] = Field(min_length=1)  # same syntax as receivers' targets
+    # what they opted in to; [] opts out of everything
+    notify: list[Literal["started", "finished", "interrupted", "idle"]] = Field(
+        default_factory=lambda: list(DEFAULT_DRIVER_NOTICES)
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, values: list[str]) -> list[str]:
+        return ReceiverConfig._targets(values)
+
+
 class NotificationsConfig(_Section):
     receivers: list[ReceiverConfig] = Field(default_factory=list)
     route: RouteSpec | None = None
@@ -110,6 +131,9 @@ class NotificationsConfig(_Section):
     twilio: TwilioConfig | None = None
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     dashboard_url: str | None = None  # links in e-mails: {dashboard_url}?var-charger=<id>
+    drivers: list[DriverConfig] = Field(default_factory=list)
+    # a driver whose car still occupies the bay this long after charging ended is warned
+    driver_idle_warning_after: Duration = Field(600.0, gt=0)
 
     @model_validator(mode="after")
     def _references(self) -> NotificationsConfig:
@@ -125,7 +149,12 @@ class NotificationsConfig(_Section):
             raise ValueError("route: receivers are defined but no route says who gets what")
         if self.route is not None:
             _check_route(self.route, set(names), set(intervals), "route")
-        sms = any(t.startswith("sms:") for r in self.receivers for t in r.targets)
+        tags = [d.id_tag for d in self.drivers]
+        for i, tag in enumerate(tags):
+            if tags.index(tag) != i:
+                raise ValueError(f"drivers[{i}].id_tag: idTag {tag!r} is listed twice")
+        everyone = [*self.receivers, *self.drivers]
+        sms = any(t.startswith("sms:") for r in everyone for t in r.targets)
         if sms and self.twilio is None:
             raise ValueError("twilio: a receiver has sms: targets, so the twilio section is needed")
         return self
@@ -173,16 +202,21 @@ def receiver_for(template: str, labels: dict[str, str]) -> str:
 LOCAL_RECEIVER = "local"
 
 
-def local_default(data_dir: Path) -> NotificationsConfig:
+def local_default(data_dir: Path, cfg: NotificationsConfig) -> NotificationsConfig:
     """What `chargewatch run` notifies when the config names no receivers: every alert, as
     a log line and a JSON line in DATA_DIR/notifications.jsonl, so a first run shows what
-    would be sent without any account anywhere."""
-    return NotificationsConfig(
-        receivers=[
-            ReceiverConfig(
-                name=LOCAL_RECEIVER,
-                targets=["console:", f"file:{data_dir.resolve() / 'notifications.jsonl'}"],
-            )
-        ],
-        route=RouteSpec(receiver=LOCAL_RECEIVER, group_by=["alertname", "site"], group_wait=5.0),
+    would be sent without any account anywhere. The rest of the section (drivers, twilio,
+    delivery) is kept."""
+    return cfg.model_copy(
+        update=dict(
+            receivers=[
+                ReceiverConfig(
+                    name=LOCAL_RECEIVER,
+                    targets=["console:", f"file:{data_dir.resolve() / 'notifications.jsonl'}"],
+                )
+            ],
+            route=RouteSpec(
+                receiver=LOCAL_RECEIVER, group_by=["alertname", "site"], group_wait=5.0
+            ),
+        )
     )

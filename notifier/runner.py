@@ -28,6 +28,7 @@ from notifier import store as nstore
 from notifier.config import NotificationsConfig
 from notifier.delivery import DeliveryWorker
 from notifier.dispatcher import dispatcher_for
+from notifier.drivers import RECEIVER_PREFIX, Driver, DriverNotifier
 from notifier.model import TEST, AlertInfo, Channel, Notification
 from notifier.silences import Silence
 from notifier.targets import kind_of, redact
@@ -37,8 +38,10 @@ log = logging.getLogger("chargewatch.notifier")
 
 READ_BATCH = 1000
 IDLE_WAKE_S = 1.0
+CAUGHT_UP_WAIT_S = 5.0  # an API change waits this long at most to be in effect
 SAVE_EVERY_S = 5.0  # dispatcher state without new notifications is saved at most this often
-KINDS = frozenset({"alert", "alert_ack", "alert_unack", "silence"})
+KINDS = frozenset({"alert", "alert_ack", "alert_unack", "silence"})  # for the dispatcher
+DRIVER_KINDS = frozenset({"session_started", "session_stopped", "status", "driver"})
 
 
 class NotifierMetrics:
@@ -70,9 +73,19 @@ class NotifierRunner:
         registry: CollectorRegistry,
         tz_of_site: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
+        site_of: Mapping[str, str] | None = None,
     ) -> None:
         self.cfg, self.journal, self.clock = cfg, journal, clock
         self.dispatcher = dispatcher_for(cfg)
+        self.drivers = DriverNotifier(
+            {
+                d.id_tag: Driver(d.id_tag, d.name, tuple(d.targets), frozenset(d.notify), True)
+                for d in cfg.drivers
+            },
+            cfg.driver_idle_warning_after,
+            site_of,
+            tz_of_site,
+        )
         self.receivers = {r.name: r for r in cfg.receivers}
         self.tz_of_site = dict(tz_of_site or {})
         self.metrics = NotifierMetrics(registry)
@@ -87,12 +100,15 @@ class NotifierRunner:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # the runner's connection: one user at a time
+        self._progress = asyncio.Condition()  # notified after each journal batch
 
     async def start(self) -> None:
         saved = await asyncio.to_thread(nstore.load_snapshot, self._db)
         if saved is not None:
             try:
-                self.dispatcher.restore(json.loads(saved[1]))
+                data = json.loads(saved[1])
+                self.dispatcher.restore(data["dispatcher"])
+                self.drivers.restore(data["drivers"])
                 self.position = saved[0]
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("notifier: snapshot not usable (%s); replaying the journal", exc)
@@ -123,6 +139,15 @@ class NotifierRunner:
             await self.delivery.stop()
             self._db.close()
             self.delivery.close()
+
+    async def caught_up(self, seq: int) -> None:
+        """Until the journal up to `seq` has been looked at (an API change is then in
+        effect), or CAUGHT_UP_WAIT_S."""
+        async with self._progress:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._progress.wait_for(lambda: self.position >= seq), CAUGHT_UP_WAIT_S
+                )
 
     def external_alerts(self) -> list[Alert]:
         """Firing alerts that came in through the Alertmanager webhook (the rule engine
@@ -162,7 +187,8 @@ class NotifierRunner:
             try:
                 new_data.clear()
                 if not await self._step():
-                    out = self.dispatcher.advance(self.clock())
+                    now = self.clock()
+                    out = self.dispatcher.advance(now) + self.drivers.advance(now)
                     self._dirty = True
                     await self._commit(out)
                     await self._wait(new_data)
@@ -174,9 +200,9 @@ class NotifierRunner:
 
     async def _wait(self, new_data: asyncio.Event) -> None:
         timeout = IDLE_WAKE_S
-        due = self.dispatcher.next_due()
-        if due is not None:
-            timeout = min(timeout, max(0.0, due - self.clock()))
+        dues = [d for d in (self.dispatcher.next_due(), self.drivers.next_due()) if d is not None]
+        if dues:
+            timeout = min(timeout, max(0.0, min(dues) - self.clock()))
         waits = [asyncio.ensure_future(new_data.wait()), asyncio.ensure_future(self._stop.wait())]
         try:
             await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -194,7 +220,7 @@ class NotifierRunner:
             return False
         out: list[Notification] = []
         for seq, kind, data in rows:
-            if kind in KINDS:
+            if kind in KINDS or (kind in DRIVER_KINDS and self._drivers_care(kind)):
                 try:
                     out += self._feed(ev.event_from_dict(kind, json.loads(data)))
                 except (KeyError, TypeError, ValueError) as exc:
@@ -205,9 +231,17 @@ class NotifierRunner:
         self.position = rows[-1][0]
         self._dirty = True
         await self._commit(out)
+        async with self._progress:
+            self._progress.notify_all()
         return True
 
+    def _drivers_care(self, kind: str) -> bool:
+        """Status reports matter only while a registered driver's car is at a charger."""
+        return kind != "status" or bool(self.drivers.visits)
+
     def _feed(self, event: ev.Event) -> list[Notification]:
+        if event.kind in DRIVER_KINDS:
+            return self.drivers.event(event)
         d = self.dispatcher
         if isinstance(event, ev.AlertChanged):
             return d.alert(_info(event), event.ts)
@@ -232,7 +266,8 @@ class NotifierRunner:
         if not (out or force or (self._dirty and now - self._saved_at >= SAVE_EVERY_S)):
             return
         rows = [row for n in out for row in self._rows(n)]
-        snapshot = json.dumps(self.dispatcher.snapshot(), separators=(",", ":"))
+        state = {"dispatcher": self.dispatcher.snapshot(), "drivers": self.drivers.snapshot()}
+        snapshot = json.dumps(state, separators=(",", ":"))
         await self._write(rows, self.position, snapshot)
         self._dirty, self._saved_at = False, now
         for n in out:
@@ -258,13 +293,18 @@ class NotifierRunner:
 
     def _rows(self, n: Notification) -> list[nstore.OutboxRow]:
         """One outbox row per target of the receiver, each rendered for its channel."""
-        receiver = self.receivers.get(n.receiver)
-        if receiver is None:
+        if n.receiver.startswith(RECEIVER_PREFIX):
+            driver = self.drivers.driver(n.receiver.removeprefix(RECEIVER_PREFIX))
+            targets = driver.targets if driver is not None else ()
+        else:
+            receiver = self.receivers.get(n.receiver)
+            targets = tuple(receiver.targets) if receiver is not None else ()
+        if not targets:
             log.error("notifier: no receiver %r for %s; dropped", n.receiver, n.group_key)
             return []
         tz = self._tz(n)
         out = []
-        for target in receiver.targets:
+        for target in targets:
             kind = kind_of(target)
             message = render(n, kind, dashboard_url=self.cfg.dashboard_url, tz=tz)
             out.append(

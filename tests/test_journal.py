@@ -125,6 +125,14 @@ EVENTS: list[ev.Event] = [
         created_by="bob",
         comment="maintenance",
     ),
+    ev.DriverSet(
+        "",
+        14.95,
+        id_tag="04A2B3C4",
+        name="Ann",
+        targets=["sms:+4917612345678"],
+        notify=["finished"],
+    ),
     ev.Disconnected("CP", 14.0, code=1006, reason=""),
 ]
 
