@@ -3,6 +3,7 @@
 #   prometheus       -> prometheus (scrapes the collector), promtool (checks /metrics, configs)
 #   influxdb         -> influxd 1.x (the v1 write path and InfluxQL queries)
 #   victoria-metrics -> a server implementing InfluxDB's /api/v2/write (the v2 write path)
+#   prometheus-alertmanager -> posts its webhooks to ChargeWatch's Alertmanager receiver
 # Idempotent: installs only what is missing. Needs root (or passwordless sudo) and apt-get;
 # elsewhere it says what is missing and the tests that need it skip (or fail under CI=true).
 set -euo pipefail
@@ -11,6 +12,7 @@ missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
 command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
