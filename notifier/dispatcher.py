@@ -17,27 +17,20 @@ to whom its firing was announced.
 
 from __future__ import annotations
 
-from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from notifier.config import NotificationsConfig, receiver_for
 from notifier.inhibition import InhibitRule, muted_by
-from notifier.model import ESCALATION, NEW, REPEAT, SUMMARY, UPDATE, AlertInfo, Notification
+from notifier.model import ESCALATION, NEW, REPEAT, UPDATE, AlertInfo, Notification
+from notifier.ratelimit import RateLimiter, ReceiverPolicy
 from notifier.routes import Route, build
 from notifier.silences import Silence
 from notifier.timeintervals import IntervalSpec, in_any
 from notifier.timers import Timers
 
 FIRING, RESOLVED = "firing", "resolved"
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiverPolicy:
-    send_resolved: bool = True
-    rate_count: int | None = None  # at most this many notifications ...
-    rate_per: float = 0.0  # ... per this many seconds
 
 
 @dataclass(slots=True)
@@ -83,14 +76,6 @@ class Group:
         )
 
 
-@dataclass(slots=True)
-class RateWindow:
-    sent: deque[float] = field(default_factory=deque)
-    held: int = 0  # notifications held back since the last summary
-    held_firing: Counter[str] = field(default_factory=Counter)  # alertname -> alerts
-    held_resolved: int = 0
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -109,7 +94,7 @@ class Dispatcher:
         self.groups: dict[str, Group] = {}
         self.alert_groups: dict[str, list[str]] = {}  # fingerprint -> group keys
         self.silences: dict[str, Silence] = {}
-        self.windows: dict[str, RateWindow] = {}
+        self.limits = RateLimiter(self.receivers)
         self._timers = Timers()
 
     # ---- input -------------------------------------------------------------------------
@@ -359,42 +344,16 @@ class Dispatcher:
 
     # ---- rate limits -------------------------------------------------------------------
     def _emit(self, n: Notification) -> list[Notification]:
-        policy = self.receivers.get(n.receiver)
-        if policy is None or policy.rate_count is None:
-            return [n]
-        w = self.windows.setdefault(n.receiver, RateWindow())
-        while w.sent and w.sent[0] <= n.at - policy.rate_per:
-            w.sent.popleft()
-        if len(w.sent) < policy.rate_count:
-            w.sent.append(n.at)
-            return [n]
-        w.held += 1
-        w.held_firing.update(a.alertname for a in n.firing)
-        w.held_resolved += len(n.resolved)
-        self._timers.set(("summary", n.receiver), w.sent[0] + policy.rate_per)
-        return []
+        admitted, summary_at = self.limits.admit(n)
+        if summary_at is not None:
+            self._timers.set(("summary", n.receiver), summary_at)
+        return [n] if admitted else []
 
     def _summary(self, receiver: str, at: float) -> list[Notification]:
-        w, policy = self.windows.get(receiver), self.receivers.get(receiver)
-        if w is None or policy is None or not w.held:
-            return []
-        while w.sent and w.sent[0] <= at - policy.rate_per:
-            w.sent.popleft()
-        if policy.rate_count is not None and len(w.sent) >= policy.rate_count:
-            self._timers.set(("summary", receiver), w.sent[0] + policy.rate_per)
-            return []
-        names = ", ".join(f"{name} ×{n}" for name, n in w.held_firing.most_common())
-        text = (
-            f"{w.held} notifications were held back by the rate limit of {receiver}: "
-            f"{sum(w.held_firing.values())} firing alerts ({names or 'none'}), "
-            f"{w.held_resolved} resolved. See the alert list for details."
-        )
-        n = Notification(
-            receiver, f"summary:{receiver}", {}, SUMMARY, at, held_back=w.held, text=text
-        )
-        w.sent.append(at)
-        w.held, w.held_firing, w.held_resolved = 0, Counter(), 0
-        return [n]
+        n, retry_at = self.limits.summary(receiver, at)
+        if retry_at is not None:
+            self._timers.set(("summary", receiver), retry_at)
+        return [n] if n is not None else []
 
     # ---- snapshots ---------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -403,15 +362,7 @@ class Dispatcher:
             "alerts": [a.to_dict() for a in self.alerts.values()],
             "groups": [g.to_dict() for g in self.groups.values()],
             "silences": [s.to_dict() for s in self.silences.values()],
-            "windows": {
-                r: {
-                    "sent": list(w.sent),
-                    "held": w.held,
-                    "held_firing": dict(w.held_firing),
-                    "held_resolved": w.held_resolved,
-                }
-                for r, w in self.windows.items()
-            },
+            "windows": self.limits.snapshot(),
         }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -432,15 +383,8 @@ class Dispatcher:
             self._timers.set(("escalate", g.key), g.escalate_at)
         for fp in [fp for fp in self.alerts if fp not in self.alert_groups]:
             del self.alerts[fp]
-        self.windows = {}
-        for receiver, w in data["windows"].items():
-            self.windows[receiver] = RateWindow(
-                deque(w["sent"]), w["held"], Counter(w["held_firing"]), w["held_resolved"]
-            )
-            policy = self.receivers.get(receiver)
-            if w["held"] and policy is not None and policy.rate_count is not None:
-                first = w["sent"][0] if w["sent"] else self.now
-                self._timers.set(("summary", receiver), first + policy.rate_per)
+        for receiver, due in self.limits.restore(data["windows"], self.now).items():
+            self._timers.set(("summary", receiver), due)
 
 
 def _walk(route: Route) -> Iterator[Route]:
