@@ -81,7 +81,10 @@ def _common() -> argparse.ArgumentParser:
     )
     # no default here: the token is read from the environment when needed, so that no
     # help text or error can show it
-    p.add_argument("--token", help="API token (default: $CHARGEWATCH_TOKEN)")
+    p.add_argument(
+        "--token",
+        help="API token (default: $CHARGEWATCH_TOKEN, which other users cannot see in ps)",
+    )
     return p
 
 
