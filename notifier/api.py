@@ -49,8 +49,9 @@ class SilenceIn(BaseModel):
     @field_validator("matchers")
     @classmethod
     def _matchers(cls, values: list[str]) -> list[str]:
-        for text in values:
-            parse(text)
+        parsed = [parse(text) for text in values]
+        if all(m.matches({}) for m in parsed):  # as Alertmanager: no silence of everything
+            raise ValueError("at least one matcher must not match the empty string")
         return values
 
     @model_validator(mode="after")
@@ -242,11 +243,12 @@ def notifier_router(
         status_code=202,
         responses={404: {"description": "no receiver has this name"}},
     )
-    async def test_receiver(name: str, body: TestIn) -> TestOut:
+    async def test_receiver(name: str, body: TestIn | None = None) -> TestOut:
         """Queue a test notification to every target of the receiver; follow it in the log."""
         if name not in runner.receivers:
             raise HTTPException(404, f"no receiver named {name!r}")
-        return TestOut(receiver=name, outbox_ids=await runner.send_test(name, body.by))
+        by = body.by if body is not None else ""
+        return TestOut(receiver=name, outbox_ids=await runner.send_test(name, by))
 
     @router.get("/notifications", response_model=LogPage)
     def notification_log(

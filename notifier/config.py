@@ -79,7 +79,7 @@ class TwilioConfig(_Section):
     messaging_service_sid: str | None = None  # instead of from_number
     # Twilio's API; another base URL for a regional edge, a proxy, or a test server
     api_base_url: str = "https://api.twilio.com"
-    timeout: float = Field(10.0, gt=0, le=120)
+    timeout: Duration = Field(10.0, gt=0, le=120)
 
     @model_validator(mode="after")
     def _sender(self) -> TwilioConfig:
@@ -166,12 +166,14 @@ def _check_route(
     group_by = spec.group_by if spec.group_by is not None else group_by
     if path == "route" and spec.receiver is not None and LABEL_REF.search(spec.receiver):
         raise ValueError("route.receiver: the root route's receiver is the fallback, a name")
+    if path == "route" and spec.matchers:
+        raise ValueError("route.matchers: the root route takes every alert; match in routes")
     if spec.receiver is not None:
         _check_receiver(spec.receiver, receivers, f"{path}.receiver", group_by)
     for i, step in enumerate(spec.escalate or ()):
         _check_receiver(step.receiver, receivers, f"{path}.escalate[{i}].receiver", group_by)
     for key in ("mute_time_intervals", "active_time_intervals"):
-        for name in getattr(spec, key):
+        for name in getattr(spec, key) or ():
             if name not in intervals:
                 raise ValueError(f"{path}.{key}: time interval {name!r} is not defined")
     for i, child in enumerate(spec.routes):

@@ -42,6 +42,7 @@ class Group:
     next_flush: float = 0.0
     last_sent_at: float | None = None
     sent_firing: set[str] = field(default_factory=set)  # firing in the last notification
+    told_at: dict[str, float] = field(default_factory=dict)  # first notified (escalation clock)
     escalated: dict[str, int] = field(default_factory=dict)  # fingerprint -> steps taken
     escalation_hold: float = 0.0  # muted by a time interval: no escalation before this
     escalate_at: float | None = None  # the escalation timer (kept in snapshots as it is)
@@ -58,21 +59,17 @@ class Group:
             "escalated": self.escalated,
             "escalation_hold": self.escalation_hold,
             "escalate_at": self.escalate_at,
+            "told_at": self.told_at,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Group:
         return cls(
-            d["key"],
-            d["route"],
-            d["labels"],
-            dict.fromkeys(d["members"]),
-            d["next_flush"],
-            d["last_sent_at"],
-            set(d["sent_firing"]),
-            d["escalated"],
-            d["escalation_hold"],
-            d["escalate_at"],
+            **{
+                **d,
+                "members": dict.fromkeys(d["members"]),
+                "sent_firing": set(d["sent_firing"]),
+            }
         )
 
 
@@ -215,6 +212,7 @@ class Dispatcher:
             g.members.pop(fp, None)
             g.sent_firing.discard(fp)
             g.escalated.pop(fp, None)
+            g.told_at.pop(fp, None)
         for fp in dropped + [a.fingerprint for a in resolved if a.fingerprint not in g.members]:
             self._forget(fp)
         if not g.members:
@@ -252,14 +250,20 @@ class Dispatcher:
         )
         out += self._escalation_resolved(g, route, resolved, at)
         g.last_sent_at, g.sent_firing = at, fire_set
+        for fp in fire_set:
+            g.told_at.setdefault(fp, at)
         for alert in resolved:
             g.members.pop(alert.fingerprint, None)
             g.escalated.pop(alert.fingerprint, None)
+            g.told_at.pop(alert.fingerprint, None)
         return out
 
     def _muted(self, alert: AlertInfo, at: float) -> bool:
         if any(s.mutes(alert.labels, at) for s in self.silences.values()):
             return True
+        wider = self.alerts.get(alert.explained_by or "")
+        if wider is not None and wider.state == FIRING:
+            return True  # the site outage is the news; its chargers' alerts are not
         if not self.inhibit:
             return False
         firing = ((fp, a.labels) for fp, a in self.alerts.items() if a.state == FIRING)
@@ -289,6 +293,7 @@ class Dispatcher:
                 alert.state == FIRING
                 and alert.acknowledged_by is None
                 and fp in g.sent_firing
+                and fp in g.told_at
                 and level < len(steps)
                 and not self._muted(alert, at)
             ):
@@ -297,7 +302,7 @@ class Dispatcher:
     def _schedule_escalation(self, g: Group) -> None:
         steps = self.routes[g.route].escalate
         dues = [
-            a.starts_at + steps[level].after
+            g.told_at[a.fingerprint] + steps[level].after
             for level, a in self._escalation_candidates(g, self.now)
         ]
         # never in the past: an alert unmuted late escalates now, not at its old due time
@@ -312,7 +317,7 @@ class Dispatcher:
             return []
         by_level: dict[int, list[AlertInfo]] = {}
         for level, alert in self._escalation_candidates(g, at):
-            if alert.starts_at + route.escalate[level].after <= at:
+            if g.told_at[alert.fingerprint] + route.escalate[level].after <= at:
                 by_level.setdefault(level, []).append(alert)
                 g.escalated[alert.fingerprint] = level + 1
         out: list[Notification] = []
@@ -382,7 +387,9 @@ class Dispatcher:
             self._timers.set(("flush", g.key), g.next_flush)
             self._timers.set(("escalate", g.key), g.escalate_at)
         for fp in [fp for fp in self.alerts if fp not in self.alert_groups]:
-            del self.alerts[fp]
+            alert = self.alerts.pop(fp)
+            if alert.state == FIRING:  # its route is gone (the config changed): route anew
+                self._firing(alert, self.now)
         for receiver, due in self.limits.restore(data["windows"], self.now).items():
             self._timers.set(("summary", receiver), due)
 

@@ -47,6 +47,7 @@ class AlertInfo:
     acknowledged_at: float | None = None
     runbook_url: str | None = None
     source: str = "rules"  # "rules" | "alertmanager"
+    explained_by: str | None = None  # a wider alert (a site outage) that explains this one
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -60,7 +60,7 @@ class RateLimiter:
         w.slide(at, policy.rate_per)
         if len(w.sent) >= policy.rate_count:
             return None, w.sent[0] + policy.rate_per
-        names = ", ".join(f"{name} ×{n}" for name, n in w.held_firing.most_common())
+        names = ", ".join(f"{name} x{n}" for name, n in w.held_firing.most_common())  # GSM-7
         text = (
             f"{w.held} notifications were held back by the rate limit of {receiver}: "
             f"{sum(w.held_firing.values())} firing alerts ({names or 'none'}), "

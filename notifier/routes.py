@@ -6,7 +6,7 @@ grouped and repeated. Alertmanager's semantics, so its users find what they know
   that child says `continue: true`, in which case later siblings are tried too;
 * when no child matches, the route itself takes the alert;
 * children inherit what they do not set (receiver, group_by, timings, time intervals,
-  escalation; `escalate: []` switches an inherited escalation off).
+  escalation; `escalate: []` or `mute_time_intervals: []` switch inherited ones off).
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class RouteSpec(BaseModel):
     group_interval: Duration | None = None
     repeat_interval: Duration | None = None
     continue_: bool = Field(False, alias="continue")
-    mute_time_intervals: list[str] = Field(default_factory=list)
-    active_time_intervals: list[str] = Field(default_factory=list)
+    mute_time_intervals: list[str] | None = None  # [] clears what the parent set
+    active_time_intervals: list[str] | None = None
     escalate: list[EscalationStep] | None = None  # steps in order of `after`
     routes: list[RouteSpec] = Field(default_factory=list)
 
@@ -108,6 +108,8 @@ def build(spec: RouteSpec, parent: Route | None = None, path: str = "route") -> 
     receiver = spec.receiver or (parent.receiver if parent else None)
     if receiver is None:
         raise ValueError(f"{path}.receiver: the root route needs a receiver")
+    if parent is None and spec.matchers:
+        raise ValueError(f"{path}.matchers: the root route takes every alert; match in routes")
     inherited: dict[str, Any] = {}
     if parent is not None:
         inherited = {
@@ -124,8 +126,8 @@ def build(spec: RouteSpec, parent: Route | None = None, path: str = "route") -> 
         "group_wait": spec.group_wait,
         "group_interval": spec.group_interval,
         "repeat_interval": spec.repeat_interval,
-        "mute_time_intervals": tuple(spec.mute_time_intervals) or None,
-        "active_time_intervals": tuple(spec.active_time_intervals) or None,
+        "mute_time_intervals": _opt(spec.mute_time_intervals),
+        "active_time_intervals": _opt(spec.active_time_intervals),
         "escalate": tuple(spec.escalate) if spec.escalate is not None else None,
     }
     values = {**inherited, **{k: v for k, v in own.items() if v is not None}}
@@ -140,3 +142,7 @@ def build(spec: RouteSpec, parent: Route | None = None, path: str = "route") -> 
         build(child, route, f"{path}.routes[{i}]") for i, child in enumerate(spec.routes)
     )
     return Route(**{**route.__dict__, "routes": children})
+
+
+def _opt(values: list[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)

@@ -348,4 +348,5 @@ def _info(e: ev.AlertChanged) -> AlertInfo:
         acknowledged_at=e.acknowledged_at,
         runbook_url=e.runbook_url,
         source="alertmanager" if labels.get("source") == "alertmanager" else "rules",
+        explained_by=e.explained_by,
     )

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = tuple(m.lower() for m in calendar.month_name[1:])
@@ -33,6 +33,15 @@ class TimeRange(BaseModel):
         _minutes(value)
         return value
 
+    @model_validator(mode="after")
+    def _forward(self) -> TimeRange:
+        if _minutes(self.start_time) >= _minutes(self.end_time):
+            raise ValueError(
+                f"{self.start_time}-{self.end_time} does not run forward: a range across "
+                "midnight is two ranges (22:00-24:00 and 00:00-06:00)"
+            )
+        return self
+
 
 class IntervalSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -46,7 +55,9 @@ class IntervalSpec(BaseModel):
     @field_validator("weekdays")
     @classmethod
     def _weekdays(cls, values: list[str]) -> list[str]:
-        _ranges(values, _weekday)
+        for lo, hi in _ranges(values, _weekday):
+            if lo > hi:
+                raise ValueError("a weekday range runs forward (monday:friday)")
         return values
 
     @field_validator("days_of_month")

@@ -91,6 +91,33 @@ CASES = [
         "target 1",
     ),
     ("http: {api_tokens: [short]}\n", 1, "http.api_tokens", "shorter than 16 characters"),
+    (
+        RECEIVERS + "  route: {receiver: noc, matchers: ['site=\"x\"']}\n",
+        3,
+        "notifications.route.matchers",
+        "the root route takes every alert",
+    ),
+    (
+        "notifications:\n  time_intervals:\n    - name: night\n      time_intervals:\n"
+        '        - times: [{start_time: "22:00", end_time: "06:00"}]\n',
+        5,
+        "notifications.time_intervals[0].time_intervals[0].times[0]",
+        "a range across midnight is two ranges",
+    ),
+    (
+        "notifications:\n  time_intervals:\n    - name: weekend\n      time_intervals:\n"
+        "        - weekdays: [sunday:saturday]\n",
+        5,
+        "notifications.time_intervals[0].time_intervals[0].weekdays",
+        "a weekday range runs forward",
+    ),
+    (
+        'notifications:\n  twilio: {account_sid: AC1, auth_token: t, from_number: "+1555",'
+        " timeout: soon}\n",
+        2,
+        "notifications.twilio.timeout",
+        "'soon' is not a duration",
+    ),
 ]
 
 
@@ -121,3 +148,20 @@ def test_a_valid_section_parses() -> None:
         + '      - {receiver: "noc-{{ site }}", matchers: [\'site=~"n.*"\']}\n'
     )
     assert config.notifications.route is not None
+
+
+def test_a_child_route_can_clear_inherited_mute_intervals() -> None:
+    from notifier.routes import build
+
+    config = parse_config(
+        RECEIVERS
+        + "  time_intervals:\n    - {name: night, time_intervals: [{weekdays: [monday]}]}\n"
+        + "  route:\n    receiver: noc\n    mute_time_intervals: [night]\n    routes:\n"
+        + "      - {matchers: ['severity=\"critical\"'], mute_time_intervals: []}\n"
+        + "      - {matchers: ['severity=\"info\"']}\n"
+    )
+    assert config.notifications.route is not None
+    root = build(config.notifications.route)
+    assert root.mute_time_intervals == ("night",)
+    assert root.routes[0].mute_time_intervals == ()
+    assert root.routes[1].mute_time_intervals == ("night",)

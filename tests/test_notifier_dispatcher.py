@@ -253,16 +253,16 @@ route:
     a, b = alert(charger="CP-1"), alert(charger="CP-2", starts_at=T0 + 60)
     d.alert(a, T0)
     d.alert(b, T0 + 60)
-    d.advance(T0 + 30)
-    out = d.advance(T0 + 15 * 60)
+    d.advance(T0 + 30)  # CP-1 is told at 30 s: the escalation clock starts then
+    out = d.advance(T0 + 30 + 15 * 60)
     assert brief(out) == [
         (330, "noc", UPDATE, ("CP-1", "CP-2"), ()),
-        (900, "lead", ESCALATION, ("CP-1",), ()),
+        (930, "lead", ESCALATION, ("CP-1",), ()),
     ]
     assert out[1].escalation_level == 1
-    d.acknowledge(b.fingerprint, "carol", T0 + 16 * 60 - 30)  # CP-2 is taken on in time
-    out = d.advance(T0 + 45 * 60)
-    assert brief(out) == [(2700, "manager", ESCALATION, ("CP-1",), ())]
+    d.acknowledge(b.fingerprint, "carol", T0 + 330 + 15 * 60 - 1)  # CP-2 is taken on in time
+    out = d.advance(T0 + 30 + 45 * 60)
+    assert brief(out) == [(2730, "manager", ESCALATION, ("CP-1",), ())]
     assert out[0].escalation_level == 2
     assert [n for n in d.advance(T0 + 3 * 3600) if n.reason == ESCALATION] == []
     # resolving tells everyone who was told it was firing
@@ -273,6 +273,51 @@ route:
         ("manager", "CP-1"),
         ("noc", "CP-1"),
     ]
+
+
+def test_escalation_counts_from_the_first_notification_not_from_a_muted_fire() -> None:
+    d = dispatcher("""
+time_intervals:
+  - name: night
+    time_intervals: [{times: [{start_time: "00:00", end_time: "06:00"}]}]
+route:
+  group_interval: 1m
+  mute_time_intervals: [night]
+  escalate: [{after: 15m, receiver: lead}]
+""")
+    midnight = 1_790_035_200.0  # 2026-09-22T00:00:00Z
+    d.alert(alert(charger="CP-1", starts_at=midnight + 3600), midnight + 3600)
+    out = d.advance(midnight + 6 * 3600 + 60)
+    assert [(n.receiver, n.reason) for n in out] == [("noc", NEW)]  # no escalation yet
+    told = out[0].at
+    out = d.advance(told + 15 * 60)
+    assert [(n.receiver, n.reason, n.at - told) for n in out] == [("lead", ESCALATION, 900)]
+
+
+def test_an_alert_explained_by_a_firing_site_alert_is_held_back() -> None:
+    d = dispatcher()
+    site = alert("SiteOutage")
+    d.alert(site, T0)
+    charger = AlertInfo(
+        **{**alert("ChargerOffline", charger="CP-1").to_dict(), "explained_by": site.fingerprint}
+    )
+    d.alert(charger, T0)
+    assert [n.firing[0].alertname for n in d.advance(T0 + 30)] == ["SiteOutage"]
+    d.alert(resolved(site, T0 + 100), T0 + 100)  # the site is back; this charger is not
+    out = d.advance(T0 + 330)
+    assert sorted((n.reason, n.firing[0].alertname if n.firing else "") for n in out) == [
+        (NEW, "ChargerOffline"),
+        (UPDATE, ""),
+    ]
+
+
+def test_a_route_removed_by_a_config_change_reroutes_its_alerts_after_restart() -> None:
+    before = dispatcher("route: {routes: [{matchers: ['site=\"north\"'], receiver: oncall}]}")
+    before.alert(alert(charger="CP-1"), T0)
+    assert [n.receiver for n in before.advance(T0 + 30)] == ["oncall"]
+    after = dispatcher()  # the child route is gone
+    after.restore(json.loads(json.dumps(before.snapshot())))
+    assert [(n.receiver, n.reason) for n in after.advance(T0 + 60)] == [("noc", NEW)]
 
 
 def test_acknowledged_before_escalation_never_escalates() -> None:
@@ -329,7 +374,7 @@ def test_rate_limit_summarises_a_storm() -> None:
     assert out == []
     out = d.advance(T0 + 3600)
     assert [(n.reason, n.held_back) for n in out] == [(SUMMARY, 17)]
-    assert "17 notifications" in out[0].text and "ConnectorFaulted ×17" in out[0].text
+    assert "17 notifications" in out[0].text and "ConnectorFaulted x17" in out[0].text
 
 
 TIMELINE_EXTRA = """

@@ -139,3 +139,39 @@ async def test_test_notification_to_a_receiver(start_app, smtp_server, http_rece
     [mail] = await smtp_server.wait_for_async(1)
     assert mail.message["Subject"] == "ChargeWatch test notification"
     assert "sent by alice" in mail.part("text/plain")
+
+
+async def test_silences_over_the_api(start_app, smtp_server, http_receiver) -> None:
+    app: App = await start_app(config(smtp_server, http_receiver))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}") as http:
+        everything = await http.post(
+            "/api/v1/silences",
+            json={"matchers": ['site=~".*"'], "duration": "1h", "created_by": "eve"},
+        )
+        assert everything.status_code == 422
+        assert "must not match the empty string" in everything.text
+        made = await http.post(
+            "/api/v1/silences",
+            json={"matchers": ['charger="CP-1"'], "duration": "1h", "created_by": "bob",
+                  "comment": "cable replaced"},
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        silence = made.json()
+        assert silence["state"] == "active"
+        async with (
+            raw_charger(app.ocpp_port, "CP-1") as ws,
+            raw_charger(app.ocpp_port, "CP-2") as ws2,
+        ):
+            await call(ws, "StatusNotification", FAULTED)
+            await call(ws2, "StatusNotification", FAULTED)
+            [mail] = await smtp_server.wait_for_async(1)
+            assert "charger=CP-2" in mail.message["Subject"]  # CP-1 is silenced
+            expired = await http.delete(f"/api/v1/silences/{silence['id']}")
+            assert expired.status_code == 200 and expired.json()["state"] == "expired"
+            mails = await smtp_server.wait_for_async(2)  # the next tick tells about CP-1
+            assert "charger=CP-1" in mails[1].message["Subject"]
+        listed = (await http.get("/api/v1/silences", params={"state": "expired"})).json()
+        assert [s["id"] for s in listed["silences"]] == [silence["id"]]
+        assert (await http.delete("/api/v1/silences/nope")).status_code == 404
+        no_body = await http.post("/api/v1/receivers/noc/test")
+        assert no_body.status_code == 202

@@ -19,7 +19,8 @@ log = logging.getLogger("chargewatch.notifications")
 class FileChannel:
     """`file:PATH` targets: appends one JSON object per message and line,
     {"at", "kind", "title", "text", "priority", "notify_type"}, creating missing parent
-    directories. A relative PATH is relative to `base_dir` (the data directory)."""
+    directories. A relative PATH is relative to `base_dir` (the config file's directory, like rule
+    files; the working directory without a config file)."""
 
     kind = FILE
 
