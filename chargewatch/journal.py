@@ -165,3 +165,14 @@ class Journal:
             pruned = store.prune_messages(self._db, now - self._retention)
             if pruned:
                 log.info("pruned %d raw messages older than the retention bound", pruned)
+
+
+async def wait_any(flags: list[asyncio.Event], seconds: float) -> None:
+    """Until one of the flags is set, or `seconds` pass: how journal consumers idle
+    between new events, their next timer and a stop."""
+    waits = [asyncio.ensure_future(flag.wait()) for flag in flags]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()

@@ -24,12 +24,12 @@ from chargewatch.durations import parse_duration
 from chargewatch.journal import Journal
 from notifier import store as nstore
 from notifier.alertmanager import WebhookPayload, to_events
-from notifier.config import DEFAULT_DRIVER_NOTICES
+from notifier.config import DEFAULT_DRIVER_NOTICES, Targets
 from notifier.drivers import Driver
 from notifier.matchers import parse
 from notifier.runner import NotifierRunner
 from notifier.silences import Silence
-from notifier.targets import check_target, redact
+from notifier.targets import redact
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -85,20 +85,10 @@ class SilenceList(BaseModel):
 
 class DriverIn(BaseModel):
     name: str = Field("", max_length=100)
-    targets: list[str] = Field(min_length=1, max_length=10)
+    targets: Annotated[Targets, Field(max_length=10)]
     notify: list[Literal["started", "finished", "interrupted", "idle"]] = Field(
         default_factory=lambda: list(DEFAULT_DRIVER_NOTICES)
     )
-
-    @field_validator("targets")
-    @classmethod
-    def _targets(cls, values: list[str]) -> list[str]:
-        for i, target in enumerate(values):
-            try:
-                check_target(target)
-            except ValueError as exc:
-                raise ValueError(f"target {i + 1}: {exc}") from None
-        return values
 
 
 class DriverOut(BaseModel):

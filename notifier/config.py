@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,10 +26,11 @@ from pydantic import (
 from chargewatch.durations import parse_duration
 from notifier.inhibition import InhibitSpec
 from notifier.routes import RouteSpec
-from notifier.targets import check_target
+from notifier.targets import check_targets
 from notifier.timeintervals import NamedIntervals
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Targets = Annotated[list[str], Field(min_length=1), AfterValidator(check_targets)]
 RECEIVER_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
 LABEL_REF = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")  # receiver: "tech-{{ site }}"
 
@@ -48,7 +50,7 @@ class ReceiverConfig(_Section):
     name: str = Field(min_length=1, max_length=100)
     # apprise URLs (mailto://, mailtos://, ntfy://, pover://, json://, slack://, ...),
     # sms:+E164 (Twilio), file:PATH (JSON lines), console:
-    targets: list[str] = Field(min_length=1)
+    targets: Targets
     send_resolved: bool = True
     rate_limit: RateLimit | None = None
 
@@ -58,16 +60,6 @@ class ReceiverConfig(_Section):
         if not RECEIVER_NAME.match(value):
             raise ValueError("letters, digits and _ . : - only")
         return value
-
-    @field_validator("targets")
-    @classmethod
-    def _targets(cls, values: list[str]) -> list[str]:
-        for i, target in enumerate(values):
-            try:
-                check_target(target)
-            except ValueError as exc:
-                raise ValueError(f"target {i + 1}: {exc}") from None
-        return values
 
 
 class TwilioConfig(_Section):
@@ -111,16 +103,11 @@ class DriverConfig(_Section):
 
     id_tag: str = Field(min_length=1, max_length=36)  # 1.6 CiString20, 2.0.1 idToken 36
     name: str = Field("", max_length=100)
-    targets: list[str] = Field(min_length=1)  # same syntax as receivers' targets
+    targets: Targets  # same syntax as receivers' targets
     # what they opted in to; [] opts out of everything
     notify: list[Literal["started", "finished", "interrupted", "idle"]] = Field(
         default_factory=lambda: list(DEFAULT_DRIVER_NOTICES)
     )
-
-    @field_validator("targets")
-    @classmethod
-    def _targets(cls, values: list[str]) -> list[str]:
-        return ReceiverConfig._targets(values)
 
 
 class NotificationsConfig(_Section):

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from chargewatch import events as ev
 from chargewatch import store
 from chargewatch.alerts import Alert
-from chargewatch.journal import Journal
+from chargewatch.journal import Journal, wait_any
 from notifier import store as nstore
 from notifier.config import NotificationsConfig
 from notifier.delivery import DeliveryWorker
@@ -203,12 +203,7 @@ class NotifierRunner:
         dues = [d for d in (self.dispatcher.next_due(), self.drivers.next_due()) if d is not None]
         if dues:
             timeout = min(timeout, max(0.0, min(dues) - self.clock()))
-        waits = [asyncio.ensure_future(new_data.wait()), asyncio.ensure_future(self._stop.wait())]
-        try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
+        await wait_any([new_data, self._stop], timeout)
 
     async def _step(self) -> bool:
         """Feed one batch of journal events; False when there was none."""

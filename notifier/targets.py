@@ -96,6 +96,16 @@ def check_target(target: str) -> None:
         raise ValueError(f"{exc.reason} (see https://github.com/caronc/apprise/wiki)") from None
 
 
+def check_targets(targets: list[str]) -> list[str]:
+    """The targets, or ValueError naming the first bad one by its position."""
+    for i, target in enumerate(targets):
+        try:
+            check_target(target)
+        except ValueError as exc:
+            raise ValueError(f"target {i + 1}: {exc}") from None
+    return targets
+
+
 def redact(target: str) -> str:
     """A target as it may appear in logs, the API and the notification log: user info,
     passwords and query strings (tokens) are cut out, and so are push paths and any host

@@ -30,7 +30,7 @@ from chargewatch import events as ev
 from chargewatch import store
 from chargewatch.alerts import Alert, Transition
 from chargewatch.config import RulesConfig
-from chargewatch.journal import Journal
+from chargewatch.journal import Journal, wait_any
 from rules.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -216,12 +216,7 @@ class RuleRunner:
         due = self.engine.next_due()
         if due is not None:
             timeout = min(timeout, max(0.0, due + self.cfg.evaluation_delay - self.clock()))
-        waits = [asyncio.ensure_future(new_data.wait()), asyncio.ensure_future(self._stop.wait())]
-        try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
+        await wait_any([new_data, self._stop], timeout)
 
     async def _publish(self, transitions: list[Transition]) -> None:
         """Journal the transitions the history does not hold yet; then save the cursor."""
