@@ -100,6 +100,7 @@ CREATE TABLE IF NOT EXISTS notification_log (
     attempt INTEGER NOT NULL, result TEXT NOT NULL, error TEXT, duration REAL,
     receipt TEXT);
 CREATE INDEX IF NOT EXISTS notification_log_by_outbox ON notification_log (outbox_id);
+CREATE INDEX IF NOT EXISTS notification_log_by_time ON notification_log (at);
 """
 
 _INSERTS = {

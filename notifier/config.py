@@ -92,6 +92,7 @@ class DeliveryConfig(_Section):
     give_up_after: Duration = 86400.0  # a message still undelivered this long is failed
     timeout: Duration = 30.0  # one attempt
     concurrency: int = Field(8, ge=1, le=64)  # targets delivered to at the same time
+    retention: Duration = Field(30 * 86400.0, gt=0)  # delivered messages and the log kept
 
 
 DRIVER_NOTICES = ("started", "finished", "interrupted", "idle")

@@ -28,6 +28,7 @@ log = logging.getLogger("chargewatch.notifier")
 
 BACKOFF_START_S = 1.0
 IDLE_WAKE_S = 1.0
+PRUNE_EVERY_S = 600.0
 
 
 class DeliveryMetrics:
@@ -69,6 +70,7 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(cfg.concurrency)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one statement at a time on the shared connection
+        self._pruned_at = 0.0
 
     async def start(self) -> None:
         resumed = await self._sql(nstore.resume_interrupted, self._db)
@@ -111,8 +113,8 @@ class DeliveryWorker:
             self._wake.clear()
             try:
                 await self._dispatch_due()
-                pending = await self._sql(nstore.counts, self._db)
-                self.metrics.pending.set(pending.get("pending", 0) + pending.get("sending", 0))
+                self.metrics.pending.set(await self._sql(nstore.pending, self._db))
+                await self._prune()
                 wait = IDLE_WAKE_S
                 upcoming = await self._sql(nstore.next_attempt, self._db)
                 if upcoming is not None:
@@ -122,6 +124,15 @@ class DeliveryWorker:
                 wait = IDLE_WAKE_S
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _prune(self) -> None:
+        now = self.clock()
+        if now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        gone = await self._sql(nstore.prune, self._db, now - self.cfg.retention)
+        if gone:
+            log.info("notifier: forgot %d delivered messages past the retention", gone)
 
     async def _dispatch_due(self) -> None:
         items = await self._sql(nstore.due, self._db, self.clock())

@@ -166,6 +166,28 @@ def finish(
         raise
 
 
+def pending(conn: sqlite3.Connection) -> int:
+    """Messages not delivered yet (an index range, however long the history)."""
+    return conn.execute(
+        "SELECT COUNT(*) FROM outbox WHERE state IN (?, ?)", (PENDING, SENDING)
+    ).fetchone()[0]
+
+
+def prune(conn: sqlite3.Connection, older_than: float) -> int:
+    """Forget delivered and failed messages, and log entries, older than the retention."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        n = conn.execute(
+            "DELETE FROM outbox WHERE state IN (?, ?) AND created < ?", (SENT, FAILED, older_than)
+        ).rowcount
+        conn.execute("DELETE FROM notification_log WHERE at < ?", (older_than,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return n
+
+
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
     """Outbox rows by state."""
     return dict(conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall())
