@@ -160,11 +160,6 @@ class App:
             [notifier_router(self.notifier, self.journal)],
             [t.get_secret_value() for t in cfg.http.api_tokens],
         )
-        if not cfg.http.api_tokens:
-            log.warning(
-                "the HTTP API is open to anyone who can reach port %d: set http.api_tokens",
-                cfg.http.port,
-            )
         self._http = _EmbeddedUvicorn(
             uvicorn.Config(
                 api,
@@ -189,6 +184,11 @@ class App:
             cfg.http.host,
             self.http_port,
         )
+        if not cfg.http.api_tokens:
+            log.warning(
+                "the HTTP API is open to anyone who can reach port %d: set http.api_tokens",
+                self.http_port,
+            )
 
     def _journal_ok(self) -> bool:
         return self.journal is not None and self.journal.running

@@ -18,6 +18,43 @@ async def test_healthz_and_openapi(app: App, http: httpx.AsyncClient) -> None:
         spec["paths"]
     )
     assert (await http.get("/docs")).status_code == 200
+    notifier_paths = {
+        "/api/v1/silences",
+        "/api/v1/notifications",
+        "/api/v1/receivers/{name}/test",
+        "/api/v1/drivers/{id_tag}",
+        "/api/v1/alertmanager",
+        "/api/v1/alerts/{fingerprint}/unacknowledge",
+    }
+    assert notifier_paths <= set(spec["paths"])
+    body = spec["paths"]["/api/v1/alertmanager"]["post"]["requestBody"]
+    assert "alerts" in body["content"]["application/json"]["schema"]["properties"]
+
+
+TOKEN = "a-token-of-24-characters"
+
+
+async def test_api_tokens_guard_the_api_but_not_health_and_metrics(start_app, caplog) -> None:
+    app: App = await start_app(f'http: {{api_tokens: ["{TOKEN}", "another-token-0123456"]}}')
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}") as http:
+        assert (await http.get("/healthz")).status_code == 200
+        assert (await http.get("/metrics")).status_code == 200
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+            answer = await http.get("/api/v1/chargers", headers=headers)
+            assert answer.status_code == 401, headers
+            assert answer.headers["www-authenticate"] == "Bearer"
+            assert TOKEN not in answer.text
+        for token in (TOKEN, "another-token-0123456"):
+            ok = await http.get("/api/v1/chargers", headers={"Authorization": f"Bearer {token}"})
+            assert ok.status_code == 200
+        posted = await http.post("/api/v1/silences", json={})
+        assert posted.status_code == 401  # refused before the body is even looked at
+    assert TOKEN not in caplog.text
+
+
+async def test_an_open_api_is_warned_about(start_app, caplog) -> None:
+    app: App = await start_app()
+    assert f"open to anyone who can reach port {app.http_port}" in caplog.text
 
 
 async def test_chargers_list_detail_filters_and_404(start_app) -> None:
