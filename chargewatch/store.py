@@ -94,6 +94,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt REAL NOT NULL,
     last_error TEXT, sent_at REAL, receipt TEXT, resumed INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
+CREATE INDEX IF NOT EXISTS outbox_by_target ON outbox (target, state, id);
 CREATE TABLE IF NOT EXISTS notification_log (
     id INTEGER PRIMARY KEY, outbox_id INTEGER NOT NULL, at REAL NOT NULL,
     receiver TEXT NOT NULL, target TEXT NOT NULL, channel TEXT NOT NULL,

@@ -29,6 +29,7 @@ log = logging.getLogger("chargewatch.notifier")
 BACKOFF_START_S = 1.0
 IDLE_WAKE_S = 1.0
 PRUNE_EVERY_S = 600.0
+DRAIN_BATCH = 50  # messages of one target read at a time
 
 
 class DeliveryMetrics:
@@ -116,7 +117,8 @@ class DeliveryWorker:
                 self.metrics.pending.set(await self._sql(nstore.pending, self._db))
                 await self._prune()
                 wait = IDLE_WAKE_S
-                upcoming = await self._sql(nstore.next_attempt, self._db)
+                # a busy target's own task drains it and wakes us when done: not ours to poll
+                upcoming = await self._sql(nstore.next_attempt, self._db, list(self._busy))
                 if upcoming is not None:
                     wait = min(wait, max(0.0, upcoming - self.clock()))
             except Exception:
@@ -135,26 +137,30 @@ class DeliveryWorker:
             log.info("notifier: forgot %d delivered messages past the retention", gone)
 
     async def _dispatch_due(self) -> None:
-        items = await self._sql(nstore.due, self._db, self.clock())
-        by_target: dict[str, list[nstore.OutboxItem]] = {}
-        for item in items:
-            if item.target not in self._busy:
-                by_target.setdefault(item.target, []).append(item)
-        for target, queue in by_target.items():
-            task = asyncio.create_task(self._deliver_all(queue), name=f"deliver:{queue[0].id}")
+        """One task per target with messages due, unless it has one already."""
+        targets = await self._sql(nstore.due_targets, self._db, self.clock())
+        for target in targets:
+            if target in self._busy:
+                continue
+            task = asyncio.create_task(self._drain(target), name=f"deliver:{target[:40]}")
             self._busy[target] = task
             task.add_done_callback(lambda _t, target=target: self._done(target))
 
     def _done(self, target: str) -> None:
         self._busy.pop(target, None)
-        self._wake.set()  # more may be due for this target
+        self._wake.set()  # more may have come due for this target meanwhile
 
-    async def _deliver_all(self, queue: list[nstore.OutboxItem]) -> None:
-        """One target's due messages in order; after a failure the rest wait their turn."""
+    async def _drain(self, target: str) -> None:
+        """One target's due messages in order, until none is due; after a failure the
+        rest wait for the retry (they were postponed with it)."""
         async with self._slots:
-            for item in queue:
-                if self._stop.is_set() or not await self._deliver(item):
+            while not self._stop.is_set():
+                queue = await self._sql(nstore.due, self._db, self.clock(), DRAIN_BATCH, target)
+                if not queue:
                     return
+                for item in queue:
+                    if self._stop.is_set() or not await self._deliver(item):
+                        return
 
     async def _deliver(self, item: nstore.OutboxItem) -> bool:
         """One attempt; True when it was delivered (or failed for good)."""

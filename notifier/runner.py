@@ -262,7 +262,9 @@ class NotifierRunner:
             return
         rows = [row for n in out for row in self._rows(n)]
         state = {"dispatcher": self.dispatcher.snapshot(), "drivers": self.drivers.snapshot()}
-        snapshot = json.dumps(state, separators=(",", ":"))
+        # encoded off the event loop: with many active alerts it takes milliseconds (the
+        # snapshot holds copies; the alerts' label dicts are never changed in place)
+        snapshot = await asyncio.to_thread(json.dumps, state, separators=(",", ":"))
         await self._write(rows, self.position, snapshot)
         self._dirty, self._saved_at = False, now
         for n in out:

@@ -102,18 +102,36 @@ def resume_interrupted(conn: sqlite3.Connection) -> int:
     ).rowcount
 
 
-def due(conn: sqlite3.Connection, now: float, limit: int = 500) -> list[OutboxItem]:
-    rows = conn.execute(
+def due(
+    conn: sqlite3.Connection, now: float, limit: int = 500, target: str | None = None
+) -> list[OutboxItem]:
+    """Messages due by `now`, oldest first (of one target, when given)."""
+    sql = (
         "SELECT id, created, receiver, target, target_label, channel, message, attempts, "
-        "resumed FROM outbox WHERE state=? AND next_attempt<=? ORDER BY id LIMIT ?",
-        (PENDING, now, limit),
-    ).fetchall()
+        "resumed FROM outbox WHERE state=? AND next_attempt<=?"
+    )
+    args: tuple[Any, ...] = (PENDING, now)
+    if target is not None:
+        sql, args = sql + " AND target=?", (*args, target)
+    rows = conn.execute(sql + " ORDER BY id LIMIT ?", (*args, limit)).fetchall()
     return [OutboxItem(*r[:8], bool(r[8])) for r in rows]
 
 
-def next_attempt(conn: sqlite3.Connection) -> float | None:
-    row = conn.execute("SELECT MIN(next_attempt) FROM outbox WHERE state=?", (PENDING,))
-    return row.fetchone()[0]
+def due_targets(conn: sqlite3.Connection, now: float) -> list[str]:
+    """Targets with a message due by `now`."""
+    rows = conn.execute(
+        "SELECT DISTINCT target FROM outbox WHERE state=? AND next_attempt<=?", (PENDING, now)
+    )
+    return [r[0] for r in rows]
+
+
+def next_attempt(conn: sqlite3.Connection, busy: list[str] | None = None) -> float | None:
+    """When the next message is due, leaving out targets that are being delivered to."""
+    marks = ",".join("?" * len(busy or ()))
+    sql = "SELECT MIN(next_attempt) FROM outbox WHERE state=?"
+    if busy:
+        sql += f" AND target NOT IN ({marks})"
+    return conn.execute(sql, (PENDING, *(busy or ()))).fetchone()[0]
 
 
 def mark_sending(conn: sqlite3.Connection, item: OutboxItem) -> None:

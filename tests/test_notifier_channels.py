@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import socket
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -415,3 +416,21 @@ def test_console_channel_logs_title_and_first_line(caplog):
         (logging.WARNING, f"{TITLE}: ConnectorFaulted on CP-0001 connector 2"),
         (logging.WARNING, "only a title"),
     ]
+
+
+def test_email_plugin_shares_one_tls_context_per_policy_while_we_send() -> None:
+    from apprise.plugins.email import base
+
+    from notifier.channels import smtp_tls
+
+    AppriseChannel(EMAIL)  # installs the stand-in
+    assert base.ssl.create_default_context() is not base.ssl.create_default_context()
+    with smtp_tls.shared_contexts(True):
+        verifying = base.ssl.create_default_context()
+        assert base.ssl.create_default_context() is verifying
+        assert verifying.verify_mode == ssl.CERT_REQUIRED
+    with smtp_tls.shared_contexts(False):
+        lax = base.ssl.create_default_context()
+        lax.check_hostname, lax.verify_mode = False, ssl.CERT_NONE  # as the plugin does
+    assert lax is not verifying and verifying.verify_mode == ssl.CERT_REQUIRED
+    assert base.ssl.SSLContext is ssl.SSLContext  # the rest of the module is the real one

@@ -14,11 +14,12 @@ import logging
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
+from notifier.channels import smtp_tls
 from notifier.model import EMAIL, PUSH, DeliveryError, Message
 from notifier.targets import scrub
 
@@ -148,6 +149,8 @@ class AppriseChannel:
             raise ValueError(f"AppriseChannel delivers {EMAIL} or {PUSH}, not {kind}")
         self.kind = kind
         self.timeout = timeout
+        if kind == EMAIL:
+            smtp_tls.install()
         self._services: dict[str, _Service] = {}
         self._lock = threading.Lock()
 
@@ -160,7 +163,9 @@ class AppriseChannel:
         else:
             body, body_format = message.text, "text"
         notify_type = message.notify_type if message.notify_type in NOTIFY_TYPES else "info"
-        with service.lock, _capture() as records:
+        verify = getattr(service.plugin, "verify_certificate", True)
+        tls = smtp_tls.shared_contexts(verify) if self.kind == EMAIL else nullcontext()
+        with service.lock, _capture() as records, tls:
             ok = service.apprise.notify(
                 body=body or message.title,
                 title=message.title,
