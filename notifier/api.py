@@ -27,9 +27,10 @@ from notifier.alertmanager import WebhookPayload, to_events
 from notifier.config import DEFAULT_DRIVER_NOTICES, Targets
 from notifier.drivers import Driver
 from notifier.matchers import parse
+from notifier.model import CONSOLE, FILE
 from notifier.runner import NotifierRunner
 from notifier.silences import Silence
-from notifier.targets import redact
+from notifier.targets import kind_of, redact
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -274,8 +275,11 @@ def notifier_router(
     ) -> DriverOut:
         """Register a driver (or change one registered here) for notices about the
         sessions of their idTag, and nobody else's."""
-        if id_tag in runner.drivers.config_drivers:
+        if runner.drivers.in_config(id_tag):
             raise HTTPException(409, f"driver {id_tag!r} is defined in the config file")
+        local = [t for t in body.targets if kind_of(t) in (FILE, CONSOLE)]
+        if local:  # an API caller must not make the server write its files
+            raise HTTPException(422, "drivers set through the API take e-mail, push or sms targets")
         if runner.cfg.twilio is None and any(t.startswith("sms:") for t in body.targets):
             raise HTTPException(422, "sms: targets need the notifications.twilio section")
         event = ev.DriverSet("", clock(), id_tag, body.name, body.targets, list(body.notify))
@@ -293,9 +297,9 @@ def notifier_router(
     )
     async def remove_driver(id_tag: str) -> None:
         """Unregister a driver set through the API (config entries stay)."""
-        if id_tag in runner.drivers.config_drivers:
+        if runner.drivers.in_config(id_tag):
             raise HTTPException(409, f"driver {id_tag!r} is defined in the config file")
-        if id_tag not in runner.drivers.api_drivers:
+        if not runner.drivers.set_through_api(id_tag):
             raise HTTPException(404, f"no driver {id_tag!r} was registered through the API")
         await journal.commit([ev.DriverSet("", clock(), id_tag, removed=True)])
         await runner.caught_up(journal.last_seq)

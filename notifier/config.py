@@ -122,6 +122,8 @@ class NotificationsConfig(_Section):
     drivers: list[DriverConfig] = Field(default_factory=list)
     # a driver whose car still occupies the bay this long after charging ended is warned
     driver_idle_warning_after: Duration = Field(600.0, gt=0)
+    # a fault during a driver's session is told only if it lasts this long (many clear)
+    driver_fault_grace: Duration = Field(30.0, ge=0)
 
     @model_validator(mode="after")
     def _references(self) -> NotificationsConfig:
@@ -137,7 +139,7 @@ class NotificationsConfig(_Section):
             raise ValueError("route: receivers are defined but no route says who gets what")
         if self.route is not None:
             _check_route(self.route, set(names), set(intervals), "route")
-        tags = [d.id_tag for d in self.drivers]
+        tags = [d.id_tag.upper() for d in self.drivers]  # idTags are case-insensitive
         for i, tag in enumerate(tags):
             if tags.index(tag) != i:
                 raise ValueError(f"drivers[{i}].id_tag: idTag {tag!r} is listed twice")

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from notifier import store as nstore
 from notifier.config import DeliveryConfig
+from notifier.drivers import public_name
 from notifier.model import Channel, DeliveryError, Message
 
 log = logging.getLogger("chargewatch.notifier")
@@ -201,7 +202,7 @@ class DeliveryWorker:
                 "notifier: giving up on outbox %d to %s (%s): %s",
                 item.id,
                 item.target_label,
-                item.receiver,
+                public_name(item.receiver),
                 error.reason,
             )
         else:
@@ -211,7 +212,7 @@ class DeliveryWorker:
             log.warning(
                 "notifier: delivery to %s (%s) failed, retry %d in %.0f s: %s",
                 item.target_label,
-                item.receiver,
+                public_name(item.receiver),
                 item.attempts + 1,
                 next_at - now,
                 error.reason,
@@ -227,5 +228,5 @@ class DeliveryWorker:
             receipt or None,
             next_at,
         )
-        self.metrics.attempts.labels(item.receiver, item.channel, result).inc()
+        self.metrics.attempts.labels(public_name(item.receiver), item.channel, result).inc()
         return result != "retry"

@@ -162,13 +162,13 @@ class Dispatcher:
             if alert.state == FIRING:
                 if not muted:
                     firing.append(alert)
-            elif muted or fp not in g.sent_firing or not policy.send_resolved:
-                dropped.append(fp)  # nobody was told it fired, or nobody wants to know
+            elif muted or fp not in g.sent_firing:
+                dropped.append(fp)  # nobody was told it fired
             else:
                 resolved.append(alert)
         out: list[Notification] = []
         if not self._time_muted(route, at):
-            out = self._decide(g, route, receiver, firing, resolved, at)
+            out = self._decide(g, route, receiver, policy.send_resolved, firing, resolved, at)
         for fp in dropped:
             g.members.pop(fp, None)
             g.sent_firing.discard(fp)
@@ -190,12 +190,17 @@ class Dispatcher:
         g: Group,
         route: Route,
         receiver: str,
+        send_resolved: bool,
         firing: list[AlertInfo],
         resolved: list[AlertInfo],
         at: float,
     ) -> list[Notification]:
+        """The group's notification at this tick, if any; resolved alerts leave the group
+        either way (announced, or not wanted)."""
         fire_set = {a.fingerprint for a in firing}
-        if fire_set - g.sent_firing or resolved:
+        told = resolved if send_resolved else []
+        reason = None
+        if fire_set - g.sent_firing or told:
             reason = NEW if g.last_sent_at is None else UPDATE
         elif (
             firing
@@ -204,17 +209,17 @@ class Dispatcher:
             and any(a.acknowledged_by is None for a in firing)
         ):
             reason = REPEAT
-        else:
-            return []
-        out = self._emit(
-            Notification(receiver, g.key, g.labels, reason, at, tuple(firing), tuple(resolved))
-        )
-        out += self._escalation_resolved(g, route, resolved, at)
-        g.last_sent_at, g.sent_firing = at, fire_set
-        for fp in fire_set:
-            g.told_at.setdefault(fp, at)
+        out: list[Notification] = []
+        if reason is not None:
+            n = Notification(receiver, g.key, g.labels, reason, at, tuple(firing), tuple(told))
+            out = self._emit(n)
+            g.last_sent_at, g.sent_firing = at, fire_set
+            for fp in fire_set:
+                g.told_at.setdefault(fp, at)
+        out += self._escalation_resolved(g, route, receiver, resolved, at)
         for alert in resolved:
             g.members.pop(alert.fingerprint, None)
+            g.sent_firing.discard(alert.fingerprint)
             g.escalated.pop(alert.fingerprint, None)
             g.told_at.pop(alert.fingerprint, None)
         return out
@@ -292,20 +297,23 @@ class Dispatcher:
         return out
 
     def _escalation_resolved(
-        self, g: Group, route: Route, resolved: list[AlertInfo], at: float
+        self, g: Group, route: Route, main: str, resolved: list[AlertInfo], at: float
     ) -> list[Notification]:
-        """Whoever an alert was escalated to hears that it resolved, too."""
-        by_receiver: dict[str, list[AlertInfo]] = {}
+        """Whoever an alert was escalated to hears that it resolved, too: once, whatever
+        the route's own receiver wants, and not twice when a step names that receiver."""
+        by_receiver: dict[str, dict[str, AlertInfo]] = {}
         for alert in resolved:
             for step in route.escalate[: g.escalated.get(alert.fingerprint, 0)]:
                 receiver = self._receiver(step.receiver, g.labels)
-                if self.receivers.get(receiver, ReceiverPolicy()).send_resolved:
-                    by_receiver.setdefault(receiver, []).append(alert)
+                if (
+                    receiver != main
+                    and self.receivers.get(receiver, ReceiverPolicy()).send_resolved
+                ):
+                    by_receiver.setdefault(receiver, {})[alert.fingerprint] = alert
         out: list[Notification] = []
         for receiver, alerts in by_receiver.items():
-            out += self._emit(
-                Notification(receiver, g.key, g.labels, UPDATE, at, (), tuple(alerts))
-            )
+            n = Notification(receiver, g.key, g.labels, UPDATE, at, (), tuple(alerts.values()))
+            out += self._emit(n)
         return out
 
     # ---- rate limits -------------------------------------------------------------------

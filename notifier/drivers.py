@@ -4,8 +4,10 @@ charging ended — and never about anyone else's.
 
 Pure like the dispatcher: journal events and time in, notifications out, with snapshots.
 A session is tied to its idTag at SessionStarted; only that idTag's driver, if registered
-and opted in to that notice, is told. A connector-0 fault interrupts every session of the
-charger, and each driver is told about their own session only.
+and opted in to that notice, is told. idTags compare case-insensitively (OCPP's CiString).
+A fault is told only if it lasts `fault_grace` (chargers clear many faults on their own).
+A connector-0 fault interrupts every session of the charger, and each driver is told about
+their own session only.
 
 The registry is the config's drivers plus those set through the API (journaled as
 `DriverSet`); the config's entries cannot be changed through the API.
@@ -55,10 +57,18 @@ class Visit:
     stopped: bool = False  # StopTransaction came; the car may still be plugged in
     interrupted: bool = False  # the driver was told of a fault already
     idle_warned: bool = False
+    fault_code: str | None = None  # a fault waiting out `fault_grace` before it is told
+    fault_at: float = 0.0
+    fault_whole_charger: bool = False  # reported on connector 0
 
 
 def receiver_name(id_tag: str) -> str:
     return RECEIVER_PREFIX + id_tag
+
+
+def public_name(receiver: str) -> str:
+    """A receiver as metrics and logs may name it: drivers' idTags are personal data."""
+    return "driver" if receiver.startswith(RECEIVER_PREFIX) else receiver
 
 
 class DriverNotifier:
@@ -68,10 +78,12 @@ class DriverNotifier:
         idle_warning_after: float,
         site_of: Mapping[str, str] | None = None,
         tz_of_site: Mapping[str, str] | None = None,
+        fault_grace: float = 0.0,
     ) -> None:
-        self.config_drivers = dict(drivers)
+        # idTags compare case-insensitively, as OCPP's CiString does
+        self.config_drivers = {tag.upper(): d for tag, d in drivers.items()}
         self.api_drivers: dict[str, Driver] = {}
-        self.idle_after = idle_warning_after
+        self.idle_after, self.fault_grace = idle_warning_after, fault_grace
         self.site_of, self.tz_of_site = dict(site_of or {}), dict(tz_of_site or {})
         self.visits: dict[tuple[str, int], Visit] = {}
         self._timers = Timers()
@@ -80,7 +92,14 @@ class DriverNotifier:
     def driver(self, id_tag: str | None) -> Driver | None:
         if not id_tag:
             return None
-        return self.config_drivers.get(id_tag) or self.api_drivers.get(id_tag)
+        tag = id_tag.upper()
+        return self.config_drivers.get(tag) or self.api_drivers.get(tag)
+
+    def in_config(self, id_tag: str) -> bool:
+        return id_tag.upper() in self.config_drivers
+
+    def set_through_api(self, id_tag: str) -> bool:
+        return id_tag.upper() in self.api_drivers
 
     # ---- input -------------------------------------------------------------------------
     def event(self, e: ev.Event) -> list[Notification]:
@@ -97,13 +116,18 @@ class DriverNotifier:
 
     def advance(self, now: float) -> list[Notification]:
         out: list[Notification] = []
-        for due, key in self._timers.pop_due(now):
+        for due, timer in self._timers.pop_due(now):
             self.now = max(self.now, due)
-            where: tuple[str, int] = key  # type: ignore[assignment]
-            visit = self.visits.get(where)
-            if visit is not None and not visit.idle_warned:
+            kind, charger, connector = timer  # type: ignore[misc]
+            key = (charger, connector)
+            visit = self.visits.get(key)
+            if visit is None:
+                continue
+            if kind == IDLE and not visit.idle_warned:
                 visit.idle_warned = True
-                out += self._notice(IDLE, where, visit, self.now, self._idle_text(where, visit))
+                out += self._notice(IDLE, key, visit, self.now, self._idle_text(key, visit))
+            elif kind == INTERRUPTED:
+                out += self._interrupted(key, visit)
         self.now = max(self.now, now)
         return out
 
@@ -113,13 +137,12 @@ class DriverNotifier:
     # ---- sessions ----------------------------------------------------------------------
     def _started(self, e: ev.SessionStarted) -> list[Notification]:
         key = (e.charger_id, e.connector_id)
+        self._cancel(key)
         if self.driver(e.id_tag) is None:
             self.visits.pop(key, None)  # a session nobody is to hear about: not followed
-            self._timers.set(key, None)
             return []
         visit = Visit(e.session_id, e.id_tag or "", e.started_at or e.ts)
         self.visits[key] = visit
-        self._timers.set(key, None)
         text = f"Charging started at {self._where(key)} at {self._clock(key, visit.started_at)}."
         return self._notice(STARTED, key, visit, e.ts, text)
 
@@ -140,38 +163,52 @@ class DriverNotifier:
         return self._notice(FINISHED, key, visit, e.ts, "".join(parts))
 
     def _status(self, e: ev.StatusReported) -> list[Notification]:
-        out: list[Notification] = []
-        if e.status == "Faulted":
-            keys = [k for k in self.visits if k[0] == e.charger_id]
-            if e.connector_id:
-                keys = [k for k in keys if k[1] == e.connector_id]
-            for key in keys:
-                visit = self.visits[key]
-                if visit.stopped or visit.interrupted:
-                    continue
-                visit.interrupted = True
-                fault = e.error_code if e.error_code and e.error_code != "NoError" else "a fault"
-                text = (
-                    f"Your charging at {self._where(key)} was interrupted by {fault} at "
-                    f"{self._clock(key, e.ts)}. We are on it; please try another connector."
-                )
-                out += self._notice(INTERRUPTED, key, visit, e.ts, text)
+        keys = [k for k in self.visits if k[0] == e.charger_id]
+        if e.connector_id:
+            keys = [k for k in keys if k[1] == e.connector_id]
+        for key in keys:
+            visit = self.visits[key]
+            if e.status == "Faulted":
+                if not (visit.stopped or visit.interrupted or visit.fault_code):
+                    code = e.error_code if e.error_code and e.error_code != "NoError" else ""
+                    visit.fault_code, visit.fault_at = code or "a fault", e.ts
+                    visit.fault_whole_charger = not e.connector_id
+                    self._timers.set((INTERRUPTED, *key), e.ts + self.fault_grace)
+            elif visit.fault_code and (e.connector_id or visit.fault_whole_charger):
+                visit.fault_code = None  # cleared within the grace: a blip, not news
+                self._timers.set((INTERRUPTED, *key), None)
+        out = self.advance(e.ts)  # a grace of 0 tells at once
         key = (e.charger_id, e.connector_id)
         visit = self.visits.get(key)
         if visit is None or not e.connector_id:
             return out
         if e.status == "Charging":
             visit.charged = True
-            self._timers.set(key, None)
+            self._timers.set((IDLE, *key), None)
         elif e.status in IDLE_STATUSES:
-            waiting = self._timers.get(key) is not None or visit.idle_warned
+            waiting = self._timers.get((IDLE, *key)) is not None or visit.idle_warned
             if (visit.charged or visit.stopped) and not waiting:
-                self._timers.set(key, e.ts + self.idle_after)
+                self._timers.set((IDLE, *key), e.ts + self.idle_after)
         elif e.status == "Available" or (e.status == "Preparing" and visit.stopped):
-            self._timers.set(key, None)  # the car left (or the next one plugged in)
+            self._timers.set((IDLE, *key), None)  # the car left (or the next one plugged in)
             if visit.stopped:
+                self._cancel(key)
                 del self.visits[key]
         return out
+
+    def _interrupted(self, key: tuple[str, int], visit: Visit) -> list[Notification]:
+        if visit.fault_code is None or visit.stopped or visit.interrupted:
+            return []
+        visit.interrupted = True
+        text = (
+            f"Your charging at {self._where(key)} was interrupted by {visit.fault_code} at "
+            f"{self._clock(key, visit.fault_at)}. We are on it; please try another connector."
+        )
+        return self._notice(INTERRUPTED, key, visit, self.now, text)
+
+    def _cancel(self, key: tuple[str, int]) -> None:
+        for kind in (IDLE, INTERRUPTED):
+            self._timers.set((kind, *key), None)
 
     def _find(self, charger: str, session_id: str, connector: int) -> tuple[str, int] | None:
         for key, visit in self.visits.items():
@@ -181,9 +218,9 @@ class DriverNotifier:
 
     def _registry(self, e: ev.DriverSet) -> None:
         if e.removed:
-            self.api_drivers.pop(e.id_tag, None)
+            self.api_drivers.pop(e.id_tag.upper(), None)
         else:
-            self.api_drivers[e.id_tag] = Driver(
+            self.api_drivers[e.id_tag.upper()] = Driver(
                 e.id_tag, e.name, tuple(e.targets), frozenset(e.notify)
             )
 
@@ -221,21 +258,27 @@ class DriverNotifier:
             "now": self.now,
             "api_drivers": [d.to_dict() for d in self.api_drivers.values()],
             "visits": [
-                {"charger": k[0], "connector": k[1], **asdict(v), "idle_due": self._timers.get(k)}
+                {
+                    "charger": k[0],
+                    "connector": k[1],
+                    **asdict(v),
+                    "idle_due": self._timers.get((IDLE, *k)),
+                    "fault_due": self._timers.get((INTERRUPTED, *k)),
+                }
                 for k, v in self.visits.items()
             ],
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
         self.now = data["now"]
-        self.api_drivers = {d["id_tag"]: Driver.from_dict(d) for d in data["api_drivers"]}
+        self.api_drivers = {d["id_tag"].upper(): Driver.from_dict(d) for d in data["api_drivers"]}
         self.visits, self._timers = {}, Timers()
         for v in data["visits"]:
             v = dict(v)
             key = (v.pop("charger"), v.pop("connector"))
-            due = v.pop("idle_due")
+            self._timers.set((IDLE, *key), v.pop("idle_due"))
+            self._timers.set((INTERRUPTED, *key), v.pop("fault_due"))
             self.visits[key] = Visit(**v)
-            self._timers.set(key, due)
 
     def registered(self) -> Iterator[Driver]:
         yield from self.config_drivers.values()

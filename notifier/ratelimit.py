@@ -61,8 +61,9 @@ class RateLimiter:
         if len(w.sent) >= policy.rate_count:
             return None, w.sent[0] + policy.rate_per
         names = ", ".join(f"{name} x{n}" for name, n in w.held_firing.most_common())  # GSM-7
+        held = "1 notification was" if w.held == 1 else f"{w.held} notifications were"
         text = (
-            f"{w.held} notifications were held back by the rate limit of {receiver}: "
+            f"{held} held back by the rate limit of {receiver}: "
             f"{sum(w.held_firing.values())} firing alerts ({names or 'none'}), "
             f"{w.held_resolved} resolved. See the alert list for details."
         )

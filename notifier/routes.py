@@ -29,7 +29,8 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class EscalationStep(BaseModel):
-    """If a firing alert is not acknowledged `after` it fired, `receiver` hears of it."""
+    """If a firing alert is not acknowledged `after` its first notification, `receiver`
+    hears of it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     after: Duration = Field(gt=0)

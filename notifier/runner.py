@@ -28,8 +28,8 @@ from notifier import store as nstore
 from notifier.config import NotificationsConfig
 from notifier.delivery import DeliveryWorker
 from notifier.dispatcher import dispatcher_for
-from notifier.drivers import RECEIVER_PREFIX, Driver, DriverNotifier
-from notifier.model import TEST, AlertInfo, Channel, Notification
+from notifier.drivers import RECEIVER_PREFIX, Driver, DriverNotifier, public_name
+from notifier.model import DRIVER, TEST, AlertInfo, Channel, Notification
 from notifier.silences import Silence
 from notifier.targets import kind_of, redact
 from notifier.templates import render
@@ -85,6 +85,7 @@ class NotifierRunner:
             cfg.driver_idle_warning_after,
             site_of,
             tz_of_site,
+            cfg.driver_fault_grace,
         )
         self.receivers = {r.name: r for r in cfg.receivers}
         self.tz_of_site = dict(tz_of_site or {})
@@ -268,15 +269,17 @@ class NotifierRunner:
         await self._write(rows, self.position, snapshot)
         self._dirty, self._saved_at = False, now
         for n in out:
-            self.metrics.notifications.labels(n.receiver, n.reason).inc()
-            log.info(
-                "notify %s (%s): %d firing, %d resolved, group %s",
-                n.receiver,
-                n.reason,
-                len(n.firing),
-                len(n.resolved),
-                n.group_key,
-            )
+            who = public_name(n.receiver)
+            self.metrics.notifications.labels(who, n.reason).inc()
+            if n.reason != DRIVER:  # a driver's session is nobody's business in the log
+                log.info(
+                    "notify %s (%s): %d firing, %d resolved, group %s",
+                    who,
+                    n.reason,
+                    len(n.firing),
+                    len(n.resolved),
+                    n.group_key,
+                )
         if rows:
             self.delivery.wake()
 
@@ -297,7 +300,11 @@ class NotifierRunner:
             receiver = self.receivers.get(n.receiver)
             targets = tuple(receiver.targets) if receiver is not None else ()
         if not targets:
-            log.error("notifier: no receiver %r for %s; dropped", n.receiver, n.group_key)
+            log.error(
+                "notifier: no receiver %r; a %s notification dropped",
+                public_name(n.receiver),
+                n.reason,
+            )
             return []
         tz = self._tz(n)
         out = []

@@ -109,8 +109,13 @@ def check_targets(targets: list[str]) -> list[str]:
 def redact(target: str) -> str:
     """A target as it may appear in logs, the API and the notification log: user info,
     passwords and query strings (tokens) are cut out, and so are push paths and any host
-    part that is not a server name (services that put a token there)."""
-    if kind_of(target) in (SMS, FILE, CONSOLE):
+    part that is not a server name (services that put a token there). Phone numbers keep
+    their country code and last three digits: enough to tell them apart, not to call."""
+    kind = kind_of(target)
+    if kind == SMS:
+        number = target[4:]
+        return f"sms:{number[:3]}{'•' * max(0, len(number) - 6)}{number[-3:]}"
+    if kind in (FILE, CONSOLE):
         return target
     scheme, _, rest = target.partition("://")
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]

@@ -66,6 +66,8 @@ class IntervalSpec(BaseModel):
         for lo, hi in _ranges(values, int):
             if not (1 <= abs(lo) <= 31 and 1 <= abs(hi) <= 31):
                 raise ValueError("days of month are 1..31 or -31..-1")
+            if (lo > 0) == (hi > 0) and lo > hi:
+                raise ValueError("a day range runs forward (1:7, -7:-1)")
         return values
 
     @field_validator("months")
@@ -79,7 +81,9 @@ class IntervalSpec(BaseModel):
     @field_validator("years")
     @classmethod
     def _years(cls, values: list[str | int]) -> list[str | int]:
-        _ranges(values, int)
+        for lo, hi in _ranges(values, int):
+            if lo > hi:
+                raise ValueError("a year range runs forward (2026:2027)")
         return values
 
     @field_validator("location")

@@ -442,3 +442,32 @@ def test_snapshot_through_json_continues_exactly() -> None:
         second.restore(json.loads(json.dumps(first.snapshot())))
         got += [n for item in _timeline()[cut:] for n in _feed(second, item)]
         assert got == expected, f"cut after event {cut}"
+
+
+def test_escalation_receivers_hear_resolved_once_even_if_the_route_does_not_want_it() -> None:
+    d = dispatcher(
+        """
+route:
+  escalate:
+    - {after: 10m, receiver: lead}
+    - {after: 20m, receiver: noc}
+    - {after: 30m, receiver: lead}
+""",
+        base=BASE.replace(
+            '{name: noc, targets: ["console:"]}',
+            '{name: noc, targets: ["console:"], send_resolved: false}',
+        ),
+    )
+    a = alert(charger="CP-1")
+    d.alert(a, T0)
+    d.advance(T0 + 30)
+    out = d.advance(T0 + 30 + 30 * 60)
+    assert [(n.receiver, n.escalation_level) for n in out] == [
+        ("lead", 1),
+        ("noc", 2),
+        ("lead", 3),
+    ]
+    d.alert(resolved(a, T0 + 7200), T0 + 7200)
+    out = d.advance(T0 + 7200 + 300)
+    assert [(n.receiver, len(n.resolved)) for n in out] == [("lead", 1)]  # not noc, once
+    assert d.groups == {} and d.alerts == {}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 from helpers import NOW, call, eventually, raw_charger
+from notify_servers import HttpReceiver
 
 from chargewatch import events as ev
 from chargewatch.app import App
@@ -100,6 +101,18 @@ def test_a_charger_fault_tells_each_driver_of_their_own_session_only() -> None:
         assert mine in text and other not in text
 
 
+def test_a_fault_is_told_only_when_it_outlasts_the_grace() -> None:
+    d = DriverNotifier({"ANN": Driver("ANN", "Ann", ("console:",), ALL)}, 600.0, fault_grace=30.0)
+    feed(d, started("ann", 1, T0, "1"))  # the charger sent the tag in lower case
+    assert feed(d, status(1, "Faulted", T0 + 10, "GroundFailure")) == []
+    assert feed(d, status(1, "Charging", T0 + 20)) == []  # a blip: cleared within 30 s
+    assert d.advance(T0 + 100) == []
+    feed(d, status(0, "Faulted", T0 + 200, "PowerMeterFailure"))
+    [told] = d.advance(T0 + 230)
+    assert told.group_labels["notice"] == "interrupted" and "PowerMeterFailure" in told.text
+    assert d.advance(T0 + 10_000) == []
+
+
 def test_opt_ins_and_unknown_tags() -> None:
     d = notifier(ann=frozenset({"finished"}), bob=frozenset())
     got = feed(
@@ -129,8 +142,10 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
-async def test_drivers_end_to_end_with_a_real_charger(start_app, tmp_path: Path) -> None:
-    ann, bob = tmp_path / "ann.jsonl", tmp_path / "bob.jsonl"
+async def test_drivers_end_to_end_with_a_real_charger(
+    start_app, tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    ann = tmp_path / "ann.jsonl"
     app: App = await start_app(f"""
 notifications:
   driver_idle_warning_after: 1s
@@ -166,10 +181,13 @@ notifications:
         assert "12.50 kWh" in lines(ann)[2]["text"]
     # a driver registered through the API hears about the next session
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}") as http:
+        local = await http.put("/api/v1/drivers/BOB-TAG", json={"targets": [f"file:{ann}"]})
+        assert local.status_code == 422  # the API cannot make the server write files
         put = await http.put(
             "/api/v1/drivers/BOB-TAG",
-            json={"name": "Bob", "targets": [f"file:{bob}"], "notify": ["started"]},
-        )
+            json={"name": "Bob", "targets": [f"json://127.0.0.1:{http_receiver.port}/bob"],
+                  "notify": ["started"]},
+        )  # fmt: skip
         assert put.status_code == 200, put.text
         listed = (await http.get("/api/v1/drivers")).json()
         assert {d["id_tag"] for d in listed} == {"ANN-TAG", "BOB-TAG"}
@@ -183,9 +201,10 @@ notifications:
         await call(
             ws,
             "StartTransaction",
-            {"connectorId": 2, "idTag": "BOB-TAG", "meterStart": 0, "timestamp": NOW},
-        )
-        await eventually(lambda: len(lines(bob)) >= 1)
+            {"connectorId": 2, "idTag": "bob-tag", "meterStart": 0, "timestamp": NOW},
+        )  # idTags compare case-insensitively
+        [told] = await http_receiver.wait_for_async(1)
+        assert "connector 2" in told.json()["message"]
     assert len(lines(ann)) == 3  # Ann heard nothing of Bob's session
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}") as http:
         assert (await http.delete("/api/v1/drivers/BOB-TAG")).status_code == 204

@@ -99,7 +99,7 @@ def test_check_target_rejects_without_repeating_secrets(target, says, secret):
 @pytest.mark.parametrize(
     ("target", "shown"),
     [
-        ("sms:+4917612345678", "sms:+4917612345678"),
+        ("sms:+4917612345678", "sms:+49••••••••678"),
         ("file:var/n.jsonl", "file:var/n.jsonl"),
         (
             "mailto://user:Pa55word@127.0.0.1:2525?to=ops@example.com&from=alerts@example.org",
