@@ -181,3 +181,37 @@ async def test_silences_over_the_api(start_app, smtp_server, http_receiver) -> N
         assert (await http.delete("/api/v1/silences/nope")).status_code == 404
         no_body = await http.post("/api/v1/receivers/noc/test")
         assert no_body.status_code == 202
+
+
+async def test_an_sms_storm_is_rate_limited_and_summarised(
+    start_app, smtp_server, http_receiver
+) -> None:
+    twilio = TwilioServer()
+    twilio.start()
+    try:
+        app: App = await start_app(f"""
+rules:
+  overrides:
+    - params: {{faulted_for: 0s}}
+notifications:
+  twilio: {{account_sid: {ACCOUNT_SID}, auth_token: {AUTH_TOKEN}, from_number: "{FROM_NUMBER}",
+           api_base_url: "{twilio.url}"}}
+  receivers:
+    - name: oncall
+      targets: ["sms:+4917612345678"]
+      rate_limit: {{count: 3, per: 3s}}
+  route: {{receiver: oncall, group_by: [charger, connector], group_wait: 0s}}
+""")
+        async with raw_charger(app.ocpp_port, "CP-STORM") as ws:
+            for connector in range(1, 21):
+                await call(ws, "StatusNotification", {**FAULTED, "connectorId": connector})
+            first = await asyncio.to_thread(twilio.wait_for, 3)
+            assert all(m.body.startswith("FIRING") for m in first)
+            everything = await asyncio.to_thread(twilio.wait_for, 4, 10)
+        summary = everything[3].body
+        assert "17 notifications were held back" in summary and "ConnectorFaulted x17" in summary
+        assert everything[3].num_segments <= 2
+        await asyncio.sleep(0.5)
+        assert len(twilio.messages) == 4  # not 20
+    finally:
+        twilio.stop()
