@@ -32,10 +32,10 @@ class Group:
             "next_flush": self.next_flush,
             "last_sent_at": self.last_sent_at,
             "sent_firing": sorted(self.sent_firing),
-            "escalated": self.escalated,
+            "escalated": dict(self.escalated),  # copies: encoded in another thread
             "escalation_hold": self.escalation_hold,
             "escalate_at": self.escalate_at,
-            "told_at": self.told_at,
+            "told_at": dict(self.told_at),
         }
 
     @classmethod

@@ -9,7 +9,7 @@ what a receiver gets after a restart is exactly what was decided before it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final, Protocol
 
 # channel kinds: each has its own template (SMS short, e-mail rich, push titled)
@@ -50,11 +50,16 @@ class AlertInfo:
     explained_by: str | None = None  # a wider alert (a site outage) that explains this one
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # shallow, not dataclasses.asdict: snapshots copy every active alert, and asdict's
+        # deep copy was most of their cost (the label dicts are never changed in place)
+        return {name: getattr(self, name) for name in _ALERT_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertInfo:
         return cls(**data)
+
+
+_ALERT_FIELDS = tuple(f.name for f in fields(AlertInfo))
 
 
 @dataclass(frozen=True, slots=True)
