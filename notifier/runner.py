@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -105,14 +106,17 @@ class NotifierRunner:
 
     async def start(self) -> None:
         saved = await asyncio.to_thread(nstore.load_snapshot, self._db)
+        restored = False
         if saved is not None:
             try:
                 data = json.loads(saved[1])
                 self.dispatcher.restore(data["dispatcher"])
                 self.drivers.restore(data["drivers"])
-                self.position = saved[0]
+                self.position, restored = saved[0], True
             except (KeyError, TypeError, ValueError) as exc:
-                log.warning("notifier: snapshot not usable (%s); replaying the journal", exc)
+                log.warning("notifier: snapshot not usable (%s); starting afresh", exc)
+        if not restored:
+            await self._start_afresh()
         while await self._step():
             pass
         await self.delivery.start()
@@ -124,6 +128,25 @@ class NotifierRunner:
             len(self.dispatcher.groups),
             self.position,
         )
+
+    async def _start_afresh(self) -> None:
+        """No notifier state (a data dir from before the notifier, or a snapshot this
+        version cannot read): replaying the whole journal would re-send its history, so
+        start at its end and tell about what is firing now, once."""
+        self.position = self.journal.last_seq
+        now = self.clock()
+        firing = await asyncio.to_thread(nstore.firing_alerts, self._db)
+        out: list[Notification] = []
+        for row in firing:
+            out += self.dispatcher.alert(_info_of_row(row), now)
+        self._dirty = True
+        await self._commit(out, force=True)
+        if firing or self.position:
+            log.info(
+                "notifier: first start on a journal of %d events: %d alerts firing now",
+                self.position,
+                len(firing),
+            )
 
     async def stop(self) -> None:
         self._stop.set()
@@ -334,6 +357,25 @@ class NotifierRunner:
         if len(sites) == 1:
             return self.tz_of_site.get(sites.pop(), "UTC")  # type: ignore[arg-type]
         return "UTC"
+
+
+def _info_of_row(row: dict[str, Any]) -> AlertInfo:
+    labels = row["labels"]
+    return AlertInfo(
+        fingerprint=row["fingerprint"],
+        alertname=row["rule"],
+        severity=row["severity"],
+        state="firing",
+        labels=labels,
+        annotations=row["annotations"],
+        starts_at=row["fired_at"] or row["active_since"] or 0.0,
+        value=row["value"],
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=row["acknowledged_at"],
+        runbook_url=row["runbook_url"],
+        source="alertmanager" if labels.get("source") == "alertmanager" else "rules",
+        explained_by=row["explained_by"],
+    )
 
 
 def _info(e: ev.AlertChanged) -> AlertInfo:

@@ -95,6 +95,23 @@ def commit(
     return ids
 
 
+def firing_alerts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The alerts firing now, from the store's `alerts` projection (for a first start)."""
+    cols = (
+        "fingerprint", "rule", "severity", "labels", "annotations", "value", "active_since",
+        "fired_at", "explained_by", "acknowledged_by", "acknowledged_at", "runbook_url",
+    )  # fmt: skip
+    rows = conn.execute(
+        f"SELECT {', '.join(cols)} FROM alerts WHERE state='firing' ORDER BY fired_at"
+    ).fetchall()
+    out = []
+    for r in rows:
+        item = dict(zip(cols, r, strict=True))
+        item["labels"], item["annotations"] = json.loads(r[3]), json.loads(r[4])
+        out.append(item)
+    return out
+
+
 def resume_interrupted(conn: sqlite3.Connection) -> int:
     """Rows a crash left `sending` go out again; returns how many."""
     return conn.execute(

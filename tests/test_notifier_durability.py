@@ -68,3 +68,40 @@ async def test_kill_9_mid_delivery_is_delivered_after_restart(
         proc.terminate()
         _, err = await asyncio.to_thread(proc.communicate, timeout=10)
     assert "sent again" in err and "possible duplicate" in err
+
+
+async def test_a_first_start_on_an_old_journal_tells_what_fires_now_not_its_history(
+    start_app, tmp_path: Path
+) -> None:
+    import json
+    import sqlite3
+
+    out, data = tmp_path / "noc.jsonl", tmp_path / "data"
+    config = f"""
+rules:
+  overrides:
+    - params: {{faulted_for: 0s}}
+notifications:
+  receivers: [{{name: noc, targets: ["file:{out}"]}}]
+  route: {{receiver: noc, group_by: [alertname, charger], group_wait: 0s, group_interval: 1s}}
+"""
+    app = await start_app(config, data_dir=data)
+    async with raw_charger(app.ocpp_port, "CP-1") as ws, raw_charger(app.ocpp_port, "CP-2") as w2:
+        await call(ws, "StatusNotification", FAULTED)
+        await call(w2, "StatusNotification", FAULTED)
+        await call(
+            w2, "StatusNotification", {**FAULTED, "status": "Available", "errorCode": "NoError"}
+        )
+        await eventually(lambda: out.exists() and len(out.read_text().splitlines()) >= 3)
+    await app.stop()
+    db = sqlite3.connect(data / "chargewatch.db")  # as if the notifier had never run here
+    with db:
+        db.execute("DELETE FROM notifier_state")
+        db.execute("DELETE FROM cursors WHERE consumer='notifier'")
+    db.close()
+    out.unlink()
+    await start_app(config, data_dir=data)
+    await eventually(lambda: out.exists() and len(out.read_text().splitlines()) >= 1)
+    await asyncio.sleep(0.5)
+    titles = [json.loads(line)["title"] for line in out.read_text().splitlines()]
+    assert [t for t in titles if "ConnectorFaulted" in t] == ["FIRING ConnectorFaulted CP-1/1"]
