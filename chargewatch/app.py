@@ -18,7 +18,7 @@ from chargewatch.authorization import Authorizer
 from chargewatch.config import Config
 from chargewatch.datadir import DataDirLock
 from chargewatch.journal import Journal
-from chargewatch.metrics import JournalMetrics, StateCollector
+from chargewatch.metrics import JournalMetrics, SiteInfoCollector, StateCollector
 from chargewatch.state import LiveState
 from collector.adapter import AdapterContext
 from collector.metrics import OcppMetrics
@@ -144,6 +144,20 @@ class App:
         configured = frozenset(cfg.site_of()) or None  # None: the config lists no chargers
         self.registry.register(
             StateCollector(self.journal.state, cfg.metrics.forget_after_hours * 3600, configured)
+        )
+        self.registry.register(
+            SiteInfoCollector(
+                [
+                    {
+                        "site": s.id,
+                        "name": s.name or s.id,
+                        "timezone": s.timezone,
+                        "latitude": "" if s.latitude is None else f"{s.latitude:g}",
+                        "longitude": "" if s.longitude is None else f"{s.longitude:g}",
+                    }
+                    for s in cfg.sites
+                ]
+            )
         )
         ctx = AdapterContext(
             self.journal.state, Authorizer(cfg.ocpp.authorization), cfg.ocpp.heartbeat_interval

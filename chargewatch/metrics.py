@@ -72,6 +72,31 @@ def _phase(phase: str | None) -> str:
     return phase or "none"
 
 
+class SiteInfoCollector(Collector):
+    """`chargewatch_site_info{site, name, timezone, latitude, longitude} 1` per configured
+    site, as Prometheus' `*_info` convention has it: dashboards join it to place sites on a
+    map and to name them."""
+
+    def __init__(self, sites: list[dict[str, str]]) -> None:
+        self._sites = sites
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "chargewatch_site_info",
+            "Configured sites: name, time zone and coordinates as labels (value 1).",
+            labels=["site", "name", "timezone", "latitude", "longitude"],
+        )
+        for site in self._sites:
+            family.add_metric(
+                [site["site"], site["name"], site["timezone"], site["latitude"], site["longitude"]],
+                1.0,
+            )
+        yield family
+
+
 class StateCollector(Collector):
     """Renders chargers and connectors of the live state as Prometheus series.
 

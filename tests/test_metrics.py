@@ -182,3 +182,24 @@ async def test_promtool_check_metrics_passes(app: App) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "" and result.stderr.strip() == ""  # no lint warnings
+
+
+async def test_site_info_for_maps_and_names(start_app) -> None:
+    app: App = await start_app("""
+sites:
+  - {id: north, name: Depot North, latitude: 52.52, longitude: 13.405, timezone: Europe/Berlin}
+  - {id: bare}
+""")
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{app.http_port}/metrics")).text
+    m = samples(text)
+    north = (
+        ("latitude", "52.52"),
+        ("longitude", "13.405"),
+        ("name", "Depot North"),
+        ("site", "north"),
+        ("timezone", "Europe/Berlin"),
+    )
+    assert m[("chargewatch_site_info", north)] == 1.0
+    bare = (("latitude", ""), ("longitude", ""), ("name", "bare"), ("site", "bare"))
+    assert m[("chargewatch_site_info", (*bare, ("timezone", "UTC")))] == 1.0
