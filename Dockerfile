@@ -17,8 +17,8 @@ RUN python -m venv /opt/chargewatch
 WORKDIR /src
 
 # Dependencies first, in their own layer: rebuilt only when the lock file changes.
-COPY requirements.lock ./
-RUN /opt/chargewatch/bin/pip install --require-hashes -r requirements.lock
+COPY requirements-runtime.lock ./
+RUN /opt/chargewatch/bin/pip install --require-hashes -r requirements-runtime.lock
 
 COPY pyproject.toml README.md ./
 COPY chargewatch/ chargewatch/

@@ -32,11 +32,14 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
-# Re-resolve the pinned, hashed lock file after changing dependencies in pyproject.toml.
+# Re-resolve the pinned, hashed lock files after changing dependencies in pyproject.toml:
+# requirements.lock (with the dev tools) for .venv, requirements-runtime.lock for the image.
 lock: $(STAMP)
 	$(BIN)/pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \
 		--python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --universal \
+		--python-version 3.11 -o requirements-runtime.lock
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

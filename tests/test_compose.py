@@ -10,7 +10,8 @@
   gets, agrees with InfluxDB's initialisation, and really starts a collector whose
   health is what the image's HEALTHCHECK command reports;
 * the Prometheus config the stack mounts passes `promtool check config`;
-* the Dockerfile builds from requirements.lock with --require-hashes and runs as non-root
+* the Dockerfile builds from requirements-runtime.lock with --require-hashes and runs as
+  non-root
   with a HEALTHCHECK.
 """
 
@@ -413,7 +414,7 @@ def test_dockerfile_copies_exist_and_are_in_the_build_context() -> None:
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     for path in (".env", ".git/config", ".venv/bin/python", "var/chargewatch.db"):
         assert dockerignored(path), path
-    for path in ("chargewatch/cli.py", "requirements.lock", "deploy/chargewatch/chargewatch.yaml"):
+    for path in ("chargewatch/cli.py", "requirements-runtime.lock", "deploy/chargewatch/chargewatch.yaml"):
         assert not dockerignored(path), path
     assert dockerignored("chargewatch/__pycache__/cli.cpython-311.pyc")
 
@@ -778,10 +779,10 @@ def test_dockerfile_is_multi_stage_slim_and_installs_from_the_hashed_lock() -> N
     build, final = stages[:-1], stages[-1]
     runs = [a for stage in build for k, a in stage if k == "RUN"]
     hashed = [r for r in runs if re.search(r"pip install\b.*--require-hashes", r)]
-    assert hashed and re.search(r"-r\s+requirements\.lock\b", hashed[0]), runs
+    assert hashed and re.search(r"-r\s+requirements-runtime\.lock\b", hashed[0]), runs
     assert any(re.search(r"pip install\b.*--no-deps\s+\.(\s|$)", r) for r in runs), runs
     copies = [a for stage in build for k, a in stage if k == "COPY"]
-    assert any("requirements.lock" in copy_sources(c) for c in copies)
+    assert any("requirements-runtime.lock" in copy_sources(c) for c in copies)
     # the runtime stage installs nothing: it takes the built virtualenv
     assert not any("pip install" in a for k, a in final if k == "RUN")
     assert any(k == "COPY" and "--from=" in a for k, a in final)
