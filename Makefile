@@ -39,7 +39,7 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \
 		--python-version 3.11 -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --generate-hashes --universal \
-		--python-version 3.11 -o requirements-runtime.lock
+		--python-version 3.11 -c requirements.lock -o requirements-runtime.lock
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
