@@ -414,7 +414,11 @@ def test_dockerfile_copies_exist_and_are_in_the_build_context() -> None:
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     for path in (".env", ".git/config", ".venv/bin/python", "var/chargewatch.db"):
         assert dockerignored(path), path
-    for path in ("chargewatch/cli.py", "requirements-runtime.lock", "deploy/chargewatch/chargewatch.yaml"):
+    for path in (
+        "chargewatch/cli.py",
+        "requirements-runtime.lock",
+        "deploy/chargewatch/chargewatch.yaml",
+    ):
         assert not dockerignored(path), path
     assert dockerignored("chargewatch/__pycache__/cli.cpython-311.pyc")
 
