@@ -90,3 +90,16 @@ def test_alert_value_is_always_a_float() -> None:
         data = {"charger_id": "", "ts": 1.0, "rule": "R", "state": "firing", "value": value}
         [point] = points("alert", data, {})
         assert f"value={float(value)}" in point
+
+
+def test_alert_points_carry_response_times() -> None:
+    base = {"ts": 1000.0, "charger_id": "", "fingerprint": "f", "rule": "ConnectorFaulted",
+            "severity": "major",
+            "labels": {"charger": "CP"}, "fired_at": 400.0}  # fmt: skip
+    [acked] = points("alert", {**base, "state": "firing", "acknowledged_at": 700.0}, {})
+    assert "fired_at=400.0" in acked and "time_to_ack_s=300.0" in acked
+    assert "duration_s" not in acked
+    [done] = points("alert", {**base, "state": "resolved", "acknowledged_at": 700.0}, {})
+    assert "duration_s=600.0" in done and "time_to_ack_s=300.0" in done
+    [pending] = points("alert", {**base, "state": "pending", "fired_at": None}, {})
+    assert "fired_at" not in pending and "duration_s" not in pending

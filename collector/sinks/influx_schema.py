@@ -222,9 +222,26 @@ def alert(d: dict[str, Any], site: str | None) -> list[str]:
             "explained_by": d.get("explained_by"),
             "acknowledged_by": d.get("acknowledged_by"),
             "count": 1,
+            # response times as fields, so SLA panels are plain selects (InfluxQL cannot join)
+            "fired_at": _float(d.get("fired_at")),
+            "acknowledged_at": _float(d.get("acknowledged_at")),
+            "time_to_ack_s": _since(d.get("acknowledged_at"), d.get("fired_at")),
+            "duration_s": _since(d["ts"], d.get("fired_at"))
+            if d.get("state") == "resolved"
+            else None,
         },
         d["ts"],
     )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _since(later: Any, earlier: Any) -> float | None:
+    if later is None or earlier is None:
+        return None
+    return max(0.0, float(later) - float(earlier))
 
 
 ENCODERS: dict[str, Encoder] = {
