@@ -93,9 +93,15 @@ def test_alert_value_is_always_a_float() -> None:
 
 
 def test_alert_points_carry_response_times() -> None:
-    base = {"ts": 1000.0, "charger_id": "", "fingerprint": "f", "rule": "ConnectorFaulted",
-            "severity": "major",
-            "labels": {"charger": "CP"}, "fired_at": 400.0}  # fmt: skip
+    base = {
+        "ts": 1000.0,
+        "charger_id": "",
+        "fingerprint": "f",
+        "rule": "ConnectorFaulted",
+        "severity": "major",
+        "labels": {"charger": "CP"},
+        "fired_at": 400.0,
+    }
     [acked] = points("alert", {**base, "state": "firing", "acknowledged_at": 700.0}, {})
     assert "fired_at=400.0" in acked and "time_to_ack_s=300.0" in acked
     assert "duration_s" not in acked
