@@ -149,6 +149,10 @@ def alerts_router(
         items = [TransitionOut.of(r) for r in rows]
         return HistoryPage(items=items, next_before=items[-1].id if len(items) == limit else None)
 
+    def require_active(fingerprint: str) -> None:
+        if not any(a.fingerprint == fingerprint for a in source.active()):
+            raise HTTPException(404, f"no active alert has fingerprint {fingerprint!r}")
+
     @router.post(
         "/{fingerprint}/acknowledge",
         response_model=Acknowledged,
@@ -158,9 +162,7 @@ def alerts_router(
     async def acknowledge(fingerprint: str, body: Acknowledge) -> Acknowledged:
         """Take an alert on: it stays active, shows who is on it, and stops response-time
         SLA rules that wait for an acknowledgement."""
-        alert = next((a for a in source.active() if a.fingerprint == fingerprint), None)
-        if alert is None:
-            raise HTTPException(404, f"no active alert has fingerprint {fingerprint!r}")
+        require_active(fingerprint)
         event = ev.AlertAcknowledged("", clock(), fingerprint, body.by, body.comment)
         await journal.commit([event])
         return Acknowledged(fingerprint=fingerprint, by=body.by, status="accepted")
@@ -173,9 +175,7 @@ def alerts_router(
     )
     async def unacknowledge(fingerprint: str, body: Unacknowledge) -> Acknowledged:
         """Give an alert back: repeats and escalation resume as if nobody had taken it."""
-        alert = next((a for a in source.active() if a.fingerprint == fingerprint), None)
-        if alert is None:
-            raise HTTPException(404, f"no active alert has fingerprint {fingerprint!r}")
+        require_active(fingerprint)
         await journal.commit([ev.AlertUnacknowledged("", clock(), fingerprint, body.by)])
         return Acknowledged(fingerprint=fingerprint, by=body.by, status="accepted")
 
