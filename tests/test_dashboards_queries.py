@@ -68,13 +68,7 @@ ACK_BY = "noc-dashboards-test"
 
 # Panels that may legitimately return nothing after a run of a minute; their queries must
 # still be accepted. Keep this short: make the scenario produce the data instead.
-MAY_BE_EMPTY = {
-    ("sessions.json", "Idle connector time per hour"): (
-        "hourly steps (min step 1h): Grafana aligns a range query's start and end down to a "
-        "multiple of the step, so the only point is the last full hour, before the run began; "
-        "the hour in progress shows once it has ended"
-    ),
-}
+MAY_BE_EMPTY: dict[tuple[str, str], str] = {}  # (dashboard file, panel title) -> why
 
 FAST = {
     "faulted_for": "0s",
@@ -384,25 +378,6 @@ async def test_every_query_of_the_dashboard_runs_and_returns_data(
     problems, runs = await check_dashboard(name, selection, scenario)
     assert not problems, f"{len(problems)} of {runs} queries fail:\n" + "\n".join(problems)
     assert runs > 0
-
-
-@pytest.mark.asyncio(loop_scope="module")
-async def test_idle_time_per_hour_counts_the_hour_in_progress(scenario: Scenario) -> None:
-    """The allowlisted hourly panel: evaluated at "now" instead of at the last full hour, its
-    query has the run's data (as it will at the end of this hour)."""
-    dashboard = load_dashboards()["sessions.json"]
-    [query] = [
-        q
-        for q in dashboard_queries(dashboard)
-        if q[1].get("title") == "Idle connector time per hour"
-    ]
-    async with httpx.AsyncClient(timeout=60) as http:
-        variables, problems = await resolve_variables(
-            http, scenario, "sessions.json", dashboard, "defaults"
-        )
-        assert not problems
-        text, error, data = await run_query(http, scenario, query, variables, instant=True)
-    assert error is None and data, f"{error or 'no data'}: {text}"
 
 
 @pytest.mark.asyncio(loop_scope="module")
