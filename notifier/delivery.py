@@ -160,7 +160,15 @@ class DeliveryWorker:
                 if not queue:
                     return
                 for item in queue:
-                    if self._stop.is_set() or not await self._deliver(item):
+                    if self._stop.is_set():
+                        return
+                    try:
+                        if not await self._deliver(item):
+                            return
+                    except Exception:  # the store, most likely: the message waits, not lost
+                        log.exception("notifier: delivery of outbox %d failed; retried", item.id)
+                        with contextlib.suppress(Exception):
+                            await self._sql(nstore.release, self._db, item, self.clock() + 5)
                         return
 
     async def _deliver(self, item: nstore.OutboxItem) -> bool:

@@ -155,6 +155,14 @@ def mark_sending(conn: sqlite3.Connection, item: OutboxItem) -> None:
     conn.execute("UPDATE outbox SET state=?, attempts=attempts+1 WHERE id=?", (SENDING, item.id))
 
 
+def release(conn: sqlite3.Connection, item: OutboxItem, next_at: float) -> None:
+    """An attempt that could not be recorded: back to `pending`, tried again at `next_at`."""
+    conn.execute(
+        "UPDATE outbox SET state=?, next_attempt=? WHERE id=? AND state=?",
+        (PENDING, next_at, item.id, SENDING),
+    )
+
+
 def finish(
     conn: sqlite3.Connection,
     item: OutboxItem,

@@ -65,3 +65,13 @@ def test_prune_forgets_only_old_finished_history(tmp_path: Path) -> None:
         left = {r[0] for r in conn.execute("SELECT id FROM outbox")}
         assert left == {old_pending, new_sent}  # undelivered messages are never pruned
         assert [r["outbox_id"] for r in nstore.read_log(conn, 10)] == [new_sent]
+
+
+def test_an_attempt_that_could_not_be_recorded_is_released_for_later(tmp_path: Path) -> None:
+    with db(tmp_path) as conn:
+        nstore.commit(conn, [row()], None, None, 100.0)
+        item = nstore.due(conn, 100.0)[0]
+        nstore.mark_sending(conn, item)
+        nstore.release(conn, item, 110.0)
+        assert nstore.due(conn, 109.0) == []
+        assert [i.id for i in nstore.due(conn, 110.0)] == [item.id]
