@@ -212,8 +212,11 @@ class NotifierRunner:
                 new_data.clear()
                 if not await self._step():
                     now = self.clock()
+                    dues = (self.dispatcher.next_due(), self.drivers.next_due())
+                    due = [d for d in dues if d is not None]
                     out = self.dispatcher.advance(now) + self.drivers.advance(now)
-                    self._dirty = True
+                    # state changes only when a timer fires: an idle notifier writes nothing
+                    self._dirty = self._dirty or any(d <= now for d in due)
                     await self._commit(out)
                     await self._wait(new_data)
             except Exception:
