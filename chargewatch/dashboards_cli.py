@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from chargewatch.ops_client import check_url
+from chargewatch.ops_client import url_argument
 
 if TYPE_CHECKING:
     from dashboards.push import Credential, Item
@@ -25,13 +25,6 @@ COMMAND = "dashboards"
 
 class UsageError(Exception):
     """Flags that do not fit together (exit 2)."""
-
-
-def _url(text: str) -> str:
-    try:
-        return check_url(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     url = os.environ.get("GRAFANA_URL")
     p.add_argument(
         "--url",
-        type=_url,
+        type=url_argument,
         default=url,
         required=url is None,
         help="Grafana's base URL, e.g. http://grafana:3000 (default: $GRAFANA_URL)",

@@ -19,20 +19,13 @@ from typing import Any
 from urllib.parse import quote
 
 from chargewatch.durations import parse_duration
-from chargewatch.ops_client import Client, OpsError, check_url
+from chargewatch.ops_client import Client, OpsError, url_argument
 
 COMMANDS = ("alerts", "ack", "unack", "silence", "notify")
 DEFAULT_URL = "http://127.0.0.1:8000"
 MIN_PREFIX = 4
 POLL_S = 0.2
 FINAL = ("sent", "failed")
-
-
-def _url(text: str) -> str:
-    try:
-        return check_url(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _duration(text: str) -> str:
@@ -75,7 +68,7 @@ def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument(
         "--url",
-        type=_url,
+        type=url_argument,
         default=os.environ.get("CHARGEWATCH_URL") or DEFAULT_URL,
         help=f"the ChargeWatch HTTP API (default: $CHARGEWATCH_URL, else {DEFAULT_URL})",
     )

@@ -3,6 +3,7 @@ and every failure turned into one sentence an operator can act on (`OpsError`)."
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -33,6 +34,14 @@ def check_url(text: str) -> str:
     except ValueError:
         raise ValueError(f"{text!r} has an invalid port") from None
     return text.strip().rstrip("/")
+
+
+def url_argument(text: str) -> str:
+    """`check_url` as an argparse type, for every command that talks to a server."""
+    try:
+        return check_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _detail(body: Any) -> str | None:
