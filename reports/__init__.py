@@ -1,0 +1,1 @@
+"""Monthly SLA, KPI and revenue reports and the regulator's EV-ChART exports."""
