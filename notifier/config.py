@@ -24,10 +24,10 @@ from pydantic import (
 )
 
 from chargewatch.durations import parse_duration
+from chargewatch.timeintervals import NamedIntervals
 from notifier.inhibition import InhibitSpec
 from notifier.routes import RouteSpec
 from notifier.targets import check_targets
-from notifier.timeintervals import NamedIntervals
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Targets = Annotated[list[str], Field(min_length=1), AfterValidator(check_targets)]

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from chargewatch.timeintervals import IntervalSpec, in_any
 from notifier.config import NotificationsConfig, receiver_for
 from notifier.groups import Group
 from notifier.inhibition import InhibitRule, muted_by
@@ -28,7 +29,6 @@ from notifier.model import ESCALATION, NEW, REPEAT, UPDATE, AlertInfo, Notificat
 from notifier.ratelimit import RateLimiter, ReceiverPolicy
 from notifier.routes import Route, build
 from notifier.silences import Silence
-from notifier.timeintervals import IntervalSpec, in_any
 from notifier.timers import Timers
 
 FIRING, RESOLVED = "firing", "resolved"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -98,10 +98,25 @@ class IntervalSpec(BaseModel):
         return value
 
 
+class MaintenanceScope(BaseModel):
+    """Which chargers a maintenance window covers (nothing listed: the whole network)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    sites: list[str] = Field(default_factory=list)
+    chargers: list[str] = Field(default_factory=list)
+
+    def covers(self, charger_id: str, site: str | None) -> bool:
+        if not self.sites and not self.chargers:
+            return True
+        return charger_id in self.chargers or (site is not None and site in self.sites)
+
+
 class NamedIntervals(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
     time_intervals: list[IntervalSpec] = Field(min_length=1)
+    # set: the windows are scheduled maintenance, excluded from the SLA reports' outages
+    maintenance: MaintenanceScope | None = None
 
 
 def in_interval(spec: IntervalSpec, ts: float) -> bool:
@@ -111,20 +126,74 @@ def in_interval(spec: IntervalSpec, ts: float) -> bool:
         minute = t.hour * 60 + t.minute
         if not any(_minutes(r.start_time) <= minute < _minutes(r.end_time) for r in spec.times):
             return False
-    if spec.weekdays and not _within(t.weekday(), _ranges(spec.weekdays, _weekday)):
-        return False
-    if spec.days_of_month:
-        last = calendar.monthrange(t.year, t.month)[1]
-        ranges = [(_day(lo, last), _day(hi, last)) for lo, hi in _ranges(spec.days_of_month, int)]
-        if not _within(t.day, ranges):
-            return False
-    if spec.months and not _within(t.month, _ranges(spec.months, _month)):
-        return False
-    return not (spec.years and not _within(t.year, _ranges(spec.years, int)))
+    return _day_matches(spec, t.date())
 
 
 def in_any(intervals: Sequence[IntervalSpec], ts: float) -> bool:
     return any(in_interval(spec, ts) for spec in intervals)
+
+
+def spans(spec: IntervalSpec, start: float, end: float) -> list[tuple[float, float]]:
+    """The stretches of [start, end) inside the interval, as sorted (from, to) Unix times.
+
+    Walks the local calendar day by day (not minute by minute), so a year of a weekly
+    window costs a few hundred steps; local clock times are converted per day, so a window
+    keeps its wall-clock hours across a daylight-saving change.
+    """
+    zone = ZoneInfo(spec.location)
+    day = datetime.fromtimestamp(start, zone).date()
+    last = datetime.fromtimestamp(end, zone).date()
+    ranges = sorted((_minutes(r.start_time), _minutes(r.end_time)) for r in spec.times)
+    ranges = ranges or [(0, 1440)]
+    out: list[tuple[float, float]] = []
+    while day <= last:
+        if _day_matches(spec, day):
+            midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
+            for lo, hi in ranges:
+                a = _local(midnight, lo)
+                b = _local(midnight, hi)
+                a, b = max(a, start), min(b, end)
+                if a < b:
+                    if out and out[-1][1] >= a:
+                        out[-1] = (out[-1][0], max(out[-1][1], b))
+                    else:
+                        out.append((a, b))
+        day += timedelta(days=1)
+    return out
+
+
+def spans_any(
+    intervals: Sequence[IntervalSpec], start: float, end: float
+) -> list[tuple[float, float]]:
+    """The union of several intervals' spans within [start, end), merged and sorted."""
+    merged: list[tuple[float, float]] = []
+    for a, b in sorted(s for spec in intervals for s in spans(spec, start, end)):
+        if merged and merged[-1][1] >= a:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _local(midnight: datetime, minute: int) -> float:
+    """Unix time of a wall-clock minute of a local day (24:00 is the next midnight)."""
+    if minute >= 1440:
+        nxt = (midnight + timedelta(days=1)).date()
+        return datetime(nxt.year, nxt.month, nxt.day, tzinfo=midnight.tzinfo).timestamp()
+    return midnight.replace(hour=minute // 60, minute=minute % 60).timestamp()
+
+
+def _day_matches(spec: IntervalSpec, day: date) -> bool:
+    if spec.weekdays and not _within(day.weekday(), _ranges(spec.weekdays, _weekday)):
+        return False
+    if spec.days_of_month:
+        last = calendar.monthrange(day.year, day.month)[1]
+        ranges = [(_day(lo, last), _day(hi, last)) for lo, hi in _ranges(spec.days_of_month, int)]
+        if not _within(day.day, ranges):
+            return False
+    if spec.months and not _within(day.month, _ranges(spec.months, _month)):
+        return False
+    return not (spec.years and not _within(day.year, _ranges(spec.years, int)))
 
 
 # ---- parsing helpers ------------------------------------------------------------------------
