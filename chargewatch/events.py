@@ -233,6 +233,32 @@ class DriverSet(Event):
     removed: bool = False
 
 
+EXCLUSION_CATEGORIES = (
+    "utility_outage",
+    "vehicle_caused",
+    "vandalism",
+    "natural_disaster",
+    "scheduled_maintenance",
+    "other_outside_control",
+)
+
+
+@dataclass(slots=True, frozen=True)
+class OutageExcluded(Event):
+    """An operator declared a stretch of a charger's downtime outside their control (NEVI
+    T_excluded), or withdrew it (`removed`). `charger_id` is the charger concerned."""
+
+    kind: ClassVar[str] = "exclusion"
+    id: str = ""
+    connector_id: int = 0  # 0: every port of the charger
+    starts_at: float = 0.0
+    ends_at: float = 0.0
+    category: str = ""
+    note: str = ""
+    created_by: str = ""
+    removed: bool = False
+
+
 @dataclass(slots=True, frozen=True)
 class AlertChanged(Event):
     """An alert transition, journaled so the InfluxDB shipper and the notifier follow it.
@@ -278,6 +304,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AlertUnacknowledged,
         SilenceSet,
         DriverSet,
+        OutageExcluded,
         AlertChanged,
     )
 }

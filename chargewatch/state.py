@@ -8,13 +8,13 @@ tables, and a restart rebuilds the live view from those tables (see store.load_s
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any
 
 from chargewatch import events as ev
+from chargewatch import projection_rows as rows
 
 # Rows that persist applied events: upserts keyed by (table, primary key...) so a group
 # commit writes each row once, whatever number of events touched it, and history inserts.
@@ -107,6 +107,10 @@ class SessionState:
     reservation_id: int | None = None
     received_at: float | None = None
     updated_at: float | None = None
+    # from the meter samples, for the reports (charger's clock, like started_at)
+    peak_power_w: float | None = None
+    first_power_at: float | None = None  # energy first rose or power first flowed
+    last_power_at: float | None = None  # ... and the last time: charging ended
 
     @property
     def is_open(self) -> bool:
@@ -171,15 +175,8 @@ class LiveState:
     # ---- writes ------------------------------------------------------------------------
     def apply(self, event: ev.Event, upserts: Upserts, inserts: list[Insert]) -> None:
         """Apply one event; add the rows that persist it to `upserts` / `inserts`."""
-        if isinstance(event, ev.AlertChanged):
-            _alert_rows(event, upserts, inserts)
-            return
-        if isinstance(event, ev.AlertAcknowledged | ev.AlertUnacknowledged):
-            return  # the rule engine answers it with an AlertChanged
-        if isinstance(event, ev.DriverSet):
-            return  # the notifier's registry (contacts are not state of the network)
-        if isinstance(event, ev.SilenceSet):
-            upserts[("silences", event.id)] = ("silences", _silence_row(event))
+        if event.kind in rows.NOT_CHARGER_EVENTS:
+            rows.project(event, upserts, inserts)
             return
         charger = self.charger(event.charger_id)
         if charger.first_seen is None:
@@ -253,16 +250,26 @@ class LiveState:
     def _meter(self, charger, e: ev.MeterValuesReported, up, ins) -> None:
         conn = charger.connector(e.connector_id)
         readings = conn.readings
-        energy = None
+        session = self.sessions.get(e.session_id) if e.session_id else None
+        changed = False
         for s in e.samples:
             if s.value is None:
                 continue
             readings[(s.measurand, s.phase, s.location)] = (s.value, s.unit, s.ts)
-            if s.measurand == "Energy.Active.Import.Register" and s.phase is None:
-                energy = s.value
-        session = self.sessions.get(e.session_id) if e.session_id else None
-        if session is not None and energy is not None:
-            session.meter_last_wh, session.updated_at = energy, e.ts
+            if session is None or s.phase is not None:
+                continue
+            if s.measurand == "Energy.Active.Import.Register":
+                last = session.meter_last_wh
+                if last is not None and s.value > last:
+                    _power_flowed(session, s.ts)
+                session.meter_last_wh, changed = s.value, True
+            elif s.measurand == "Power.Active.Import" and s.value > 0:
+                if session.peak_power_w is None or s.value > session.peak_power_w:
+                    session.peak_power_w = s.value
+                _power_flowed(session, s.ts)
+                changed = True
+        if changed:
+            session.updated_at = e.ts
             up[("sessions", session.session_id)] = ("sessions", _row(session))
 
     def _session_started(self, charger, e: ev.SessionStarted, up, ins) -> None:
@@ -333,60 +340,11 @@ class LiveState:
         charger.diagnostics_status = e.status
 
 
-def _silence_row(e: ev.SilenceSet) -> tuple[Any, ...]:
-    return (
-        e.id,
-        json.dumps(list(e.matchers)),
-        e.starts_at,
-        e.ends_at,
-        e.created_by,
-        e.comment,
-        e.ts,
-    )
-
-
-def _alert_rows(e: ev.AlertChanged, up: Upserts, ins: list[Insert]) -> None:
-    """The alert's latest state (one row per fingerprint) and its history row."""
-    labels = json.dumps(e.labels or {}, sort_keys=True)
-    annotations = json.dumps(e.annotations or {}, sort_keys=True)
-    up[("alerts", e.fingerprint)] = (
-        "alerts",
-        (
-            e.fingerprint,
-            e.rule,
-            e.severity,
-            e.state,
-            labels,
-            annotations,
-            e.value,
-            e.active_since,
-            e.fired_at,
-            e.ts if e.state == "resolved" else None,
-            e.explained_by,
-            e.acknowledged_by,
-            e.acknowledged_at,
-            e.runbook_url,
-            e.ts,
-        ),
-    )
-    ins.append(
-        (
-            "alert_history",
-            (
-                e.fingerprint,
-                e.rule,
-                e.severity,
-                e.state,
-                e.previous,
-                e.ts,
-                e.value,
-                labels,
-                annotations,
-                e.explained_by,
-                e.acknowledged_by,
-            ),
-        )
-    )
+def _power_flowed(session: SessionState, ts: float) -> None:
+    if session.first_power_at is None or ts < session.first_power_at:
+        session.first_power_at = ts
+    if session.last_power_at is None or ts > session.last_power_at:
+        session.last_power_at = ts
 
 
 _APPLY = {

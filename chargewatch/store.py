@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     connector_id INTEGER NOT NULL, id_tag TEXT, auth_status TEXT, meter_start_wh REAL,
     meter_last_wh REAL, meter_stop_wh REAL, energy_wh REAL, started_at REAL, stopped_at REAL,
     stop_reason TEXT, stop_id_tag TEXT, reservation_id INTEGER, received_at REAL,
-    updated_at REAL);
+    updated_at REAL, peak_power_w REAL, first_power_at REAL, last_power_at REAL);
 CREATE INDEX IF NOT EXISTS sessions_by_charger ON sessions (charger_id, started_at);
 CREATE TABLE IF NOT EXISTS cursors (
     consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated REAL NOT NULL);
@@ -83,6 +83,11 @@ CREATE TABLE IF NOT EXISTS rule_snapshot (
 CREATE TABLE IF NOT EXISTS silences (
     id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_at REAL NOT NULL,
     ends_at REAL NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,
+    updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS exclusions (
+    id TEXT PRIMARY KEY, charger_id TEXT NOT NULL, connector_id INTEGER NOT NULL,
+    starts_at REAL NOT NULL, ends_at REAL NOT NULL, category TEXT NOT NULL,
+    note TEXT NOT NULL, created_by TEXT NOT NULL, removed INTEGER NOT NULL,
     updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS notifier_state (
     id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, taken REAL NOT NULL,
@@ -125,6 +130,10 @@ _UPSERTS["silences"] = (
     "INSERT OR REPLACE INTO silences (id, matchers, starts_at, ends_at, created_by, comment, "
     "updated) VALUES (?,?,?,?,?,?,?)"
 )
+_UPSERTS["exclusions"] = (
+    "INSERT OR REPLACE INTO exclusions (id, charger_id, connector_id, starts_at, ends_at, "
+    "category, note, created_by, removed, updated) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
 _UPSERTS["alerts"] = (
     "INSERT OR REPLACE INTO alerts (fingerprint, rule, severity, state, labels, annotations, "
     "value, active_since, fired_at, resolved_at, explained_by, acknowledged_by, "
@@ -155,6 +164,7 @@ def open_db(path: Path, synchronous: str = "full") -> sqlite3.Connection:
     conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
     conn.execute("PRAGMA busy_timeout=5000")
     conn.executescript(SCHEMA)
+    _add_columns(conn)
     version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     if version is None:
         conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -164,6 +174,47 @@ def open_db(path: Path, synchronous: str = "full") -> sqlite3.Connection:
             f"this one knows {SCHEMA_VERSION})"
         )
     return conn
+
+
+# Columns added after a table's first release: a store written by an older version gets
+# them at open (SQLite's ADD COLUMN is instant; old rows read as NULL).
+ADDED_COLUMNS = {
+    "sessions": ("peak_power_w REAL", "first_power_at REAL", "last_power_at REAL"),
+}
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+
+def read_exclusions(
+    conn: sqlite3.Connection, include_removed: bool = False
+) -> list[dict[str, Any]]:
+    """Operator-declared outage exclusions, oldest first."""
+    sql = (
+        "SELECT id, charger_id, connector_id, starts_at, ends_at, category, note, created_by, "
+        "removed, updated FROM exclusions"
+    )
+    if not include_removed:
+        sql += " WHERE removed = 0"
+    cols = (
+        "id",
+        "charger_id",
+        "connector_id",
+        "starts_at",
+        "ends_at",
+        "category",
+        "note",
+        "created_by",
+        "removed",
+        "updated",
+    )
+    rows = conn.execute(sql + " ORDER BY starts_at, id").fetchall()
+    return [dict(zip(cols, row, strict=True)) | {"removed": bool(row[8])} for row in rows]
 
 
 def encode_event(event: ev.Event) -> tuple[float, str, str, str]:

@@ -133,6 +133,17 @@ EVENTS: list[ev.Event] = [
         targets=["sms:+4917612345678"],
         notify=["finished"],
     ),
+    ev.OutageExcluded(
+        "CP",
+        14.97,
+        id="x1",
+        connector_id=2,
+        starts_at=3600.0,
+        ends_at=7200.0,
+        category="utility_outage",
+        note="grid down",
+        created_by="carol",
+    ),
     ev.Disconnected("CP", 14.0, code=1006, reason=""),
 ]
 
