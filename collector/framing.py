@@ -23,6 +23,7 @@ BAD_STRUCTURE = "bad_structure"
 UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
 
 _ID_PREFIX = re.compile(r'^\s*\[\s*(\d+)\s*,\s*"((?:[^"\\]|\\.){1,64})"')
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(slots=True, frozen=True)
@@ -69,6 +70,15 @@ def _recover_id(text: str) -> tuple[int | None, str | None]:
     return int(match.group(1)), match.group(2)
 
 
+def _has_lone_surrogate(frame: Any) -> bool:
+    """Only called when the text has a surrogate escape: a proper pair (an emoji) is fine."""
+    try:
+        json.dumps(frame, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse(text: str) -> Call | CallResult | CallError:
     try:
         frame = json.loads(text)
@@ -77,6 +87,16 @@ def parse(text: str) -> Call | CallResult | CallError:
         raise FrameError(
             INVALID_JSON, f"frame is not valid JSON: {exc}", mid, answerable=mtype == CALL
         ) from None
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(frame):
+        # JSON allows "\ud800" alone, Unicode does not: no string could hold it (not our
+        # store, not the next consumer), so it is refused like malformed JSON
+        mtype, mid = _recover_id(text)
+        raise FrameError(
+            INVALID_JSON,
+            "frame is not valid Unicode: a \\uD800-\\uDFFF escape without its pair",
+            mid,
+            answerable=mtype == CALL,
+        )
     if not isinstance(frame, list):
         raise FrameError(NOT_ARRAY, f"frame must be a JSON array, got {type(frame).__name__}")
     if not frame:

@@ -76,6 +76,31 @@ async def test_unanswerable_frames_are_logged_and_counted(app: App, frame, reaso
         assert (frame[:4096], 0) in logged
 
 
+async def test_a_lone_surrogate_escape_is_refused_and_harms_nobody(app: App) -> None:
+    """JSON lets a string hold "\\ud800" alone; Unicode (and so the store) does not. It
+    once failed the whole group commit and dropped another charger; now it is a
+    FormationViolation, and a proper pair (an emoji) is stored as the text it means."""
+    bad = (
+        '[2,"s-1","StatusNotification",{"connectorId":1,"errorCode":"NoError",'
+        '"status":"Available","info":"\\ud800"}]'
+    )
+    emoji = (
+        '[2,"s-2","StatusNotification",{"connectorId":1,"errorCode":"NoError",'
+        '"status":"Available","info":"\\ud83d\\udd0c"}]'
+    )
+    async with (
+        raw_charger(app.ocpp_port, "CP-SUR") as ws,
+        raw_charger(app.ocpp_port, "CP-OK") as ok,
+    ):
+        answer = await send_raw(ws, bad)
+        assert answer[:3] == [4, "s-1", "FormationViolation"], answer
+        assert "without its pair" in answer[3]
+        assert (await call(ok, "Heartbeat", {}))[0] == 3  # the neighbour is unharmed
+        assert (await send_raw(ws, emoji))[:2] == [3, "s-2"]
+    # answered only once journaled: the row is there
+    assert db_rows(app.config.data_dir, "SELECT info FROM status_history") == [("\U0001f50c",)]
+
+
 async def test_unknown_fields_are_named(app: App) -> None:
     async with raw_charger(app.ocpp_port, "CP-UF") as ws:
         answer = await call(ws, "BootNotification", {**BOOT, "colour": "red", "age": 3})
