@@ -28,6 +28,7 @@ ESCALATION: Final = "escalation"  # not acknowledged in time: the next receiver 
 SUMMARY: Final = "summary"  # rate limit reached: what was held back, summarised
 TEST: Final = "test"  # `chargewatch notify test RECEIVER`
 DRIVER: Final = "driver"  # a driver's own session
+REPORT: Final = "report"  # a monthly report (reports/scheduler.py journals it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,18 +70,20 @@ class Notification:
     receiver: str
     group_key: str  # stable text, e.g. 'route.routes[0]{alertname="X",site="north"}'
     group_labels: dict[str, str]
-    reason: str  # NEW, UPDATE, REPEAT, ESCALATION, SUMMARY, TEST, DRIVER
+    reason: str  # NEW, UPDATE, REPEAT, ESCALATION, SUMMARY, TEST, DRIVER, REPORT
     at: float  # when the dispatcher decided it (Unix time)
     firing: tuple[AlertInfo, ...] = ()
     resolved: tuple[AlertInfo, ...] = ()
     escalation_level: int = 0  # 1 for the first escalation step, ...
     held_back: int = 0  # SUMMARY: how many notifications the rate limit held back
-    text: str = ""  # SUMMARY, TEST, DRIVER: the news itself when it is not about alerts
+    text: str = ""  # SUMMARY, TEST, DRIVER, REPORT: the news itself when not about alerts
+    files: tuple[str, ...] = ()  # REPORT: its files (paths), the HTML report first
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["firing"] = [a.to_dict() for a in self.firing]
         data["resolved"] = [a.to_dict() for a in self.resolved]
+        data["files"] = list(self.files)
         return data
 
     @classmethod
@@ -88,6 +91,7 @@ class Notification:
         data = dict(data)
         data["firing"] = tuple(AlertInfo.from_dict(a) for a in data.get("firing", ()))
         data["resolved"] = tuple(AlertInfo.from_dict(a) for a in data.get("resolved", ()))
+        data["files"] = tuple(data.get("files", ()))
         return cls(**data)
 
 
@@ -95,7 +99,9 @@ class Notification:
 class Message:
     """A notification rendered for one channel kind. Fields a kind does not use are empty:
     SMS uses `text` only; e-mail `title` (subject), `text` and `html`; push `title`,
-    `text` and `priority`."""
+    `text` and `priority`. E-mail only: `attachments` are paths read when it is sent (a
+    report's files stay on disk, not in the outbox), and `html_file` is an HTML file sent
+    as the body instead of `html` when it is small enough to read in a mail client."""
 
     kind: str
     title: str
@@ -103,6 +109,8 @@ class Message:
     html: str = ""
     priority: str = "normal"  # "low" | "normal" | "high" | "emergency", from the severity
     notify_type: str = "info"  # apprise's: "info" | "success" | "warning" | "failure"
+    attachments: list[str] = field(default_factory=list)
+    html_file: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,6 +31,7 @@ from notifier.delivery import DeliveryWorker
 from notifier.dispatcher import dispatcher_for
 from notifier.drivers import RECEIVER_PREFIX, Driver, DriverNotifier, public_name
 from notifier.model import DRIVER, TEST, AlertInfo, Channel, Notification
+from notifier.report_notices import report_notifications
 from notifier.silences import Silence
 from notifier.targets import kind_of, redact
 from notifier.templates import render
@@ -43,6 +44,7 @@ CAUGHT_UP_WAIT_S = 5.0  # an API change waits this long at most to be in effect
 SAVE_EVERY_S = 5.0  # dispatcher state without new notifications is saved at most this often
 KINDS = frozenset({"alert", "alert_ack", "alert_unack", "silence"})  # for the dispatcher
 DRIVER_KINDS = frozenset({"session_started", "session_stopped", "status", "driver"})
+REPORT_KINDS = frozenset({"report"})  # monthly reports: straight to their receivers
 
 
 class NotifierMetrics:
@@ -242,7 +244,8 @@ class NotifierRunner:
             return False
         out: list[Notification] = []
         for seq, kind, data in rows:
-            if kind in KINDS or (kind in DRIVER_KINDS and self._drivers_care(kind)):
+            wanted = kind in KINDS or kind in REPORT_KINDS
+            if wanted or (kind in DRIVER_KINDS and self._drivers_care(kind)):
                 try:
                     out += self._feed(ev.event_from_dict(kind, json.loads(data)))
                 except (KeyError, TypeError, ValueError) as exc:
@@ -264,6 +267,8 @@ class NotifierRunner:
     def _feed(self, event: ev.Event) -> list[Notification]:
         if event.kind in DRIVER_KINDS:
             return self.drivers.event(event)
+        if isinstance(event, ev.ReportPublished):
+            return report_notifications(event)
         d = self.dispatcher
         if isinstance(event, ev.AlertChanged):
             return d.alert(_info(event), event.ts)

@@ -19,6 +19,7 @@ from notifier.model import (
     EMAIL,
     ESCALATION,
     REPEAT,
+    REPORT,
     SMS,
     SUMMARY,
     TEST,
@@ -43,7 +44,7 @@ from notifier.templates_text import (
 
 __all__ = ["dashboard_link", "notify_type", "priority", "render", "sms_segments"]
 
-_NOTES = (SUMMARY, TEST, DRIVER)  # news that is not about alerts: `notification.text`
+_NOTES = (SUMMARY, TEST, DRIVER, REPORT)  # news that is not about alerts: `notification.text`
 _PUSH_ALERTS = 5  # alerts listed in a push message; the rest is "+N more"
 _PRIORITY = {"critical": "high", "major": "high", "warning": "normal", "info": "low"}
 _NOTIFY_TYPE = {"critical": "failure", "major": "failure", "warning": "warning"}
@@ -100,15 +101,25 @@ def note_title(n: Notification) -> str:
     if n.reason == DRIVER:
         charger = n.group_labels.get("charger")
         return f"Your charging session at {charger}" if charger else "Your charging session"
+    if n.reason == REPORT:
+        site = n.group_labels.get("site")
+        return f"ChargeWatch monthly report {n.group_labels.get('month', '')}" + (
+            f" — site {site}" if site else ""
+        )
     return "ChargeWatch notification"
 
 
 def _note(n: Notification, kind: str, tz: str, extra: dict[str, str]) -> Message:
     title = note_title(n)
     if kind == SMS:
-        return Message(kind, "", sms_note("" if n.reason == DRIVER else title, n.text), **extra)
+        said = n.reason == DRIVER or n.text.lstrip().startswith(title)  # a report's heading
+        return Message(kind, "", sms_note("" if said else title, n.text), **extra)
     if kind == EMAIL:
         text, html = email_note(n, title, tz)
+        if n.reason == REPORT:  # the report is the body (the channel reads it), all attached
+            report = n.files[0] if n.files and n.files[0].endswith(".html") else ""
+            files = list(n.files)
+            return Message(kind, title, text, html, **extra, attachments=files, html_file=report)
         return Message(kind, title, text, html, **extra)
     return Message(kind, title, n.text.strip() or title, **extra)
 

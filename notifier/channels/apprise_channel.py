@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -43,6 +44,7 @@ _RETRYABLE_4XX = frozenset({408, 425, 429})
 _ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+")
 _TIMEOUT_VALUE = re.compile(r"\((?:read|connect) timeout=[\d.]+\)")
 _MAX_REASON = 300
+INLINE_HTML_MAX = 2 * 1024 * 1024  # a bigger `html_file` stays an attachment only
 # plugin attribute that lists the recipients, for services that cannot send without one
 _RECIPIENTS = {
     "mailto": ("targets", "recipient address"),
@@ -133,7 +135,10 @@ class AppriseChannel:
     E-mail: subject = title, body = the HTML; apprise sends multipart/alternative whose
     text/plain part is *its own* conversion of the HTML (its e-mail plugin offers no way to
     pass a separate plain text), so `message.text` is used only when the URL asks for
-    `format=text`. Each To address gets its own message.
+    `format=text`. Each To address gets its own message. `message.attachments` (files
+    on disk, e.g. a monthly report's HTML and CSVs) are attached; a missing one is a
+    permanent failure. `message.html_file`, when set and up to INLINE_HTML_MAX bytes, is
+    read as the HTML body instead of `message.html`.
 
     Push: title and text; `message.priority` becomes the service's `priority=` where apprise
     has one (ntfy, pover, gotify, prowl, opsgenie), `message.notify_type` apprise's type.
@@ -159,9 +164,10 @@ class AppriseChannel:
         service = self._service(url)
         text_only = getattr(service.plugin, "notify_format", None) == "text"  # URL: format=text
         if self.kind == EMAIL and message.html and not text_only:
-            body, body_format = message.html, "html"
+            body, body_format = _html_body(message), "html"
         else:
             body, body_format = message.text, "text"
+        attach = _attachments(message) if self.kind == EMAIL else None
         notify_type = message.notify_type if message.notify_type in NOTIFY_TYPES else "info"
         verify = getattr(service.plugin, "verify_certificate", True)
         tls = smtp_tls.shared_contexts(verify) if self.kind == EMAIL else nullcontext()
@@ -171,6 +177,7 @@ class AppriseChannel:
                 title=message.title,
                 notify_type=notify_type,
                 body_format=body_format,
+                attach=attach,
             )
         if not ok:
             raise _failure(records, target)
@@ -204,6 +211,30 @@ class AppriseChannel:
             with self._lock:
                 service = self._services.setdefault(url, service)
         return service
+
+
+def _html_body(message: Message) -> str:
+    """The HTML body: the `html_file` (a report) when it can be read and is small enough
+    for a mail client, else the rendered `html`."""
+    if message.html_file:
+        path = Path(message.html_file)
+        try:
+            if path.stat().st_size <= INLINE_HTML_MAX:
+                return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass  # attached as it is, or reported missing by _attachments
+    return message.html
+
+
+def _attachments(message: Message) -> list[str] | None:
+    """The files to attach, or a permanent DeliveryError when one is gone (the message
+    would be incomplete; retrying cannot bring a deleted report back)."""
+    if not message.attachments:
+        return None
+    for name in message.attachments:
+        if not Path(name).is_file():
+            raise DeliveryError(f"attachment {name} does not exist (deleted?)", permanent=True)
+    return list(message.attachments)
 
 
 def _with_params(url: str, values: dict[str, str], override: bool) -> str:
