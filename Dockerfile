@@ -26,6 +26,7 @@ COPY collector/ collector/
 COPY rules/ rules/
 COPY notifier/ notifier/
 COPY dashboards/ dashboards/
+COPY reports/ reports/
 RUN /opt/chargewatch/bin/pip install --no-deps . \
     && /opt/chargewatch/bin/chargewatch --version
 

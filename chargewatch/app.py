@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import uvicorn
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -17,6 +17,7 @@ from chargewatch.api import create_api
 from chargewatch.authorization import Authorizer
 from chargewatch.config import Config
 from chargewatch.datadir import DataDirLock
+from chargewatch.exclusions_api import exclusions_router
 from chargewatch.journal import Journal
 from chargewatch.metrics import JournalMetrics, SiteInfoCollector, StateCollector
 from chargewatch.state import LiveState
@@ -29,6 +30,7 @@ from notifier.api import notifier_router
 from notifier.channels import build_channels
 from notifier.config import local_default
 from notifier.runner import NotifierRunner
+from reports.scheduler import ReportScheduler
 from rules import loader
 from rules.engine import Engine
 from rules.runner import RuleRunner
@@ -57,8 +59,9 @@ class _AllAlerts:
 class App:
     """A running ChargeWatch: OCPP endpoint, journal and HTTP API on one event loop."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, report_clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self._report_clock = report_clock  # the report scheduler's "now" (tests move it)
         self.registry = CollectorRegistry()
         self._lock = DataDirLock(config.data_dir)
         self.journal: Journal | None = None
@@ -66,6 +69,7 @@ class App:
         self.influx: InfluxShipper | None = None
         self.rules: RuleRunner | None = None
         self.notifier: NotifierRunner | None = None
+        self.reports: ReportScheduler | None = None
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
 
@@ -132,6 +136,11 @@ class App:
             site_of=cfg.site_of(),
         )
         await self.notifier.start()
+        if cfg.reports.schedule.active:  # last month's report, shortly after the 1st
+            self.reports = ReportScheduler(
+                cfg.reports.schedule, cfg, self.journal, self._report_clock, registry=self.registry
+            )
+            await self.reports.start()
         if cfg.influxdb is not None:
             self.influx = InfluxShipper(
                 cfg.influxdb,
@@ -171,7 +180,7 @@ class App:
             self._journal_ok,
             _AllAlerts(self.rules, self.notifier),
             self.journal,
-            [notifier_router(self.notifier, self.journal)],
+            [notifier_router(self.notifier, self.journal), exclusions_router(self.journal)],
             [t.get_secret_value() for t in cfg.http.api_tokens],
         )
         self._http = _EmbeddedUvicorn(
@@ -227,6 +236,9 @@ class App:
 
     async def stop(self) -> None:
         """Stop accepting, close connections, flush the journal, release the data dir."""
+        if self.reports is not None:
+            await self.reports.stop()  # a report being made is redone at the next start
+            self.reports = None
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             with contextlib.suppress(Exception):

@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chargewatch import __version__, dashboards_cli, ops_cli, rules_cli
+from chargewatch import __version__, dashboards_cli, import_cli, ops_cli, report_cli, rules_cli
 from chargewatch.config import Config, ConfigError, load_config
 from chargewatch.datadir import DataDirBusy
 
@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     rules_cli.add_parser(sub)
     ops_cli.add_parsers(sub)
     dashboards_cli.add_parser(sub)
+    import_cli.add_parser(sub)
+    report_cli.add_parsers(sub)
     demo = sub.add_parser("demo", help="collector + 20 simulated chargers with faults, live")
     _add_server_flags(demo)
     _add_fleet_flags(demo, chargers=20)
@@ -217,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
             return ops_cli.main(args)
         if args.command == dashboards_cli.COMMAND:
             return dashboards_cli.main(args)
+        if args.command == import_cli.COMMAND:
+            return import_cli.main(args)
+        if args.command in report_cli.COMMANDS:
+            return report_cli.main(args, config_from_args)
         if args.command == "simulate":
             _setup_logging("WARNING")
             _run_loop(_simulate(args))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from chargewatch.timeintervals import IntervalSpec
 from chargewatch.yamlfile import (
     ConfigError,
     dotted,
@@ -30,6 +32,8 @@ from chargewatch.yamlfile import (
     validation_errors,
 )
 from notifier.config import NotificationsConfig  # the notifier's section: its own schema
+from reports.config import ReportsConfig, check_zone  # the reports' section
+from reports.schedule import check_receivers
 
 
 class _Section(BaseModel):
@@ -163,6 +167,27 @@ class SiteConfig(_Section):
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
     timezone: str = "UTC"
+    # when the site is open (none: always); outage time outside them is excluded (NEVI)
+    operating_hours: list[IntervalSpec] = Field(default_factory=list)
+    # when its ports went into service (default: when each charger was first seen)
+    commissioned: date | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_zone(value)
+
+    @model_validator(mode="after")
+    def _hours_in_site_time(self) -> SiteConfig:
+        # an operating-hours entry without its own location is in the site's time zone
+        hours = [
+            h
+            if "location" in h.model_fields_set
+            else h.model_copy(update={"location": self.timezone})
+            for h in self.operating_hours
+        ]
+        object.__setattr__(self, "operating_hours", hours)
+        return self
 
 
 class Config(_Section):
@@ -176,6 +201,12 @@ class Config(_Section):
     rules: RulesConfig = Field(default_factory=RulesConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     sites: list[SiteConfig] = Field(default_factory=list)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
+
+    @model_validator(mode="after")
+    def _report_receivers(self) -> Config:
+        check_receivers(self.reports.schedule, [r.name for r in self.notifications.receivers])
+        return self
 
     @model_validator(mode="after")
     def _unique_sites(self) -> Config:

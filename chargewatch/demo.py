@@ -152,6 +152,7 @@ async def run_demo(config: Config, args: argparse.Namespace) -> None:
                 alerts = app.rules.active() if app.rules is not None else []
                 print(summary(app.state, db, started, alerts), flush=True)
         stats = fleet.result()
+        ended = time.time()
     finally:
         stop.set()
         with contextlib.suppress(Exception):
@@ -165,6 +166,17 @@ async def run_demo(config: Config, args: argparse.Namespace) -> None:
         f"{stats.total_call_errors} CallErrors.",
         flush=True,
     )
+    print(month_to_date_report(config, ended), flush=True)
+
+
+def month_to_date_report(config: Config, now: float) -> str:
+    """This month's SLA report so far, as `chargewatch report monthly` writes it."""
+    from reports.monthly import write_monthly_report
+
+    month = time.strftime("%Y-%m", time.gmtime(now))
+    out = config.data_dir / "reports" / month / "network"
+    result = write_monthly_report(config, month, out, now=now)
+    return f"Month-to-date SLA report: {result.files[0]}\n{result.summary}"
 
 
 def notifications_file(config: Config) -> str:

@@ -283,6 +283,20 @@ class AlertChanged(Event):
     runbook_url: str | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class ReportPublished(Event):
+    """A monthly report was written (reports/scheduler.py): the notifier sends it to
+    `receivers`, and the store's report_runs row says `done` in the same transaction, so
+    it is never produced twice. Not a charger's event: `charger_id` is ""."""
+
+    kind: ClassVar[str] = "report"
+    month: str = ""  # "2026-11"
+    site: str | None = None  # None: the whole network
+    files: list[str] = field(default_factory=list)  # absolute paths, report.html first
+    summary: str = ""  # a few plain-text lines
+    receivers: list[str] = field(default_factory=list)  # notifications.receivers names
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -306,6 +320,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         DriverSet,
         OutageExcluded,
         AlertChanged,
+        ReportPublished,
     )
 }
 

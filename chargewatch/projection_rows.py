@@ -16,7 +16,7 @@ Insert = tuple[str, tuple[Any, ...]]
 
 # journal kinds whose charger_id is "" or that say nothing about the charger's own state
 NOT_CHARGER_EVENTS = frozenset(
-    {"alert", "alert_ack", "alert_unack", "driver", "silence", "exclusion"}
+    {"alert", "alert_ack", "alert_unack", "driver", "silence", "exclusion", "report"}
 )
 
 
@@ -28,6 +28,13 @@ def project(event: ev.Event, up: Upserts, ins: list[Insert]) -> None:
         up[("silences", event.id)] = ("silences", _silence_row(event))
     elif isinstance(event, ev.OutageExcluded):
         up[("exclusions", event.id)] = ("exclusions", _exclusion_row(event))
+    elif isinstance(event, ev.ReportPublished):
+        site = event.site or ""  # report_runs.site "" is the whole network
+        files = json.dumps(list(event.files))
+        up[("report_runs", event.month, site)] = (
+            "report_runs",
+            (event.month, site, event.ts, event.ts, files),
+        )
     # AlertAcknowledged / AlertUnacknowledged: the rule engine answers with an AlertChanged;
     # DriverSet: the notifier's registry (contacts are not state of the network)
 

@@ -30,6 +30,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY, ts REAL NOT NULL, charger_id TEXT NOT NULL,
     kind TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS import_journal (
+    seq INTEGER PRIMARY KEY, line_key TEXT NOT NULL UNIQUE, charger_id TEXT NOT NULL,
+    ts REAL NOT NULL, action TEXT NOT NULL, events TEXT NOT NULL, source TEXT NOT NULL,
+    imported_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS import_journal_by_charger ON import_journal (charger_id, ts);
 CREATE TABLE IF NOT EXISTS chargers (
     charger_id TEXT PRIMARY KEY, vendor TEXT, model TEXT, serial_number TEXT,
     charge_box_serial_number TEXT, firmware_version TEXT, iccid TEXT, imsi TEXT,
@@ -89,6 +94,10 @@ CREATE TABLE IF NOT EXISTS exclusions (
     starts_at REAL NOT NULL, ends_at REAL NOT NULL, category TEXT NOT NULL,
     note TEXT NOT NULL, created_by TEXT NOT NULL, removed INTEGER NOT NULL,
     updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS report_runs (
+    month TEXT NOT NULL, site TEXT NOT NULL, state TEXT NOT NULL, started REAL,
+    finished REAL, files TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (month, site));
 CREATE TABLE IF NOT EXISTS notifier_state (
     id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, taken REAL NOT NULL,
     data TEXT NOT NULL);
@@ -133,6 +142,13 @@ _UPSERTS["silences"] = (
 _UPSERTS["exclusions"] = (
     "INSERT OR REPLACE INTO exclusions (id, charger_id, connector_id, starts_at, ends_at, "
     "category, note, created_by, removed, updated) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+# a ReportPublished marks its run done in the journal's transaction (reports/scheduler.py
+# wrote the `running` row; the row's start and attempts stay)
+_UPSERTS["report_runs"] = (
+    "INSERT INTO report_runs (month, site, state, started, finished, files, attempts) "
+    "VALUES (?,?,'done',?,?,?,1) ON CONFLICT (month, site) DO UPDATE SET state='done', "
+    "finished=excluded.finished, files=excluded.files, error=NULL"
 )
 _UPSERTS["alerts"] = (
     "INSERT OR REPLACE INTO alerts (fingerprint, rule, severity, state, labels, annotations, "
@@ -254,6 +270,17 @@ def write(
     except BaseException:
         cur.execute("ROLLBACK")
         raise
+
+
+def write_rows(
+    cur: sqlite3.Cursor, upserts: Iterable[tuple[str, tuple[Any, ...]]], inserts: list[Insert]
+) -> None:
+    """Projection rows inside the caller's transaction (the history import, which must not
+    touch the journal)."""
+    for table, row in upserts:
+        cur.execute(_UPSERTS[table], row)
+    for table, row in inserts:
+        cur.execute(_INSERTS[table], row)
 
 
 def prune_messages(conn: sqlite3.Connection, older_than: float) -> int:

@@ -144,6 +144,15 @@ EVENTS: list[ev.Event] = [
         note="grid down",
         created_by="carol",
     ),
+    ev.ReportPublished(
+        "",
+        14.98,
+        month="2026-11",
+        site="north",
+        files=["/var/reports/2026-11/report.html", "/var/reports/2026-11/sessions.csv"],
+        summary="Uptime 99.1 %",
+        receivers=["noc"],
+    ),
     ev.Disconnected("CP", 14.0, code=1006, reason=""),
 ]
 
