@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import TextIO
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from reports.config import EvChartConfig
 from reports.kpis import SessionSuccessConfig, classify_sessions
 
 DEFS_DIR = Path(__file__).with_name("evchart_defs")
@@ -127,47 +127,6 @@ def iso_utc(ts: float) -> str:
     if ts is None or math.isnan(ts):
         return ""
     return datetime.fromtimestamp(math.floor(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class PaymentPrefix(BaseModel):
-    """idTags starting with `prefix` were paid by `method` (e.g. "APP-" → mobile_app)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    prefix: str = Field(min_length=1, max_length=20)  # an OCPP 1.6 idTag is CiString20Type
-    method: str = Field(min_length=1, max_length=255)
-    other: str | None = Field(None, max_length=255)  # payment_other, e.g. when method is other
-
-
-class EvChartConfig(BaseModel):
-    """How module 2's payment_method is derived from a session's idTag."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tagged_payment_method: str = Field("rfid", min_length=1, max_length=255)
-    untagged_payment_method: str = Field("other", min_length=1, max_length=255)
-    untagged_payment_other: str | None = Field("no idTag recorded", max_length=255)
-    id_tag_prefixes: list[PaymentPrefix] = Field(default_factory=list)
-
-    @field_validator("id_tag_prefixes")
-    @classmethod
-    def _unique(cls, prefixes: list[PaymentPrefix]) -> list[PaymentPrefix]:
-        seen: set[str] = set()
-        for rule in prefixes:
-            if rule.prefix in seen:
-                raise ValueError(f"idTag prefix {rule.prefix!r} is listed twice")
-            seen.add(rule.prefix)
-        return prefixes
-
-    def payment(self, id_tag: str | None) -> tuple[str, str]:
-        """(payment_method, payment_other): the longest matching prefix, else tagged/untagged."""
-        if not isinstance(id_tag, str) or not id_tag:
-            return self.untagged_payment_method, self.untagged_payment_other or ""
-        matches = [r for r in self.id_tag_prefixes if id_tag.startswith(r.prefix)]
-        if matches:
-            rule = max(matches, key=lambda r: len(r.prefix))
-            return rule.method, rule.other or ""
-        return self.tagged_payment_method, ""
 
 
 def _decimal_text(value: float, field: FieldDef) -> Decimal:

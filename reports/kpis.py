@@ -32,33 +32,14 @@ seconds, NaN when unknown. The definitions, exactly as computed:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from chargewatch.durations import parse_duration
+from reports.config import SessionSuccessConfig
 
 # seconds, or text as in the rest of chargewatch.yaml ("2m", "10m")
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-# OCPP 1.6 Reason / OCPP 2.0.1 ReasonEnumType values that mean the equipment or the grid ended
-# the session, not the driver. "Other" is left out: many chargers send it for ordinary stops.
-DEFAULT_FAILURE_STOP_REASONS = frozenset(
-    {
-        "EmergencyStop",
-        "PowerLoss",
-        "Reboot",
-        "HardReset",
-        "SoftReset",
-        "ImmediateReset",
-        "GroundFault",
-        "OvercurrentFault",
-        "PowerQuality",
-    }
-)
-
 Level = Literal["network", "site", "charger", "port"]
 GROUP_KEYS: dict[str, list[str]] = {
     "network": [],
@@ -81,22 +62,6 @@ SESSION_COLUMNS = (
     "error_code",
 )
 PLUG_IN_COLUMNS = ("charger_id", "connector_id", "site", "ts")
-
-
-class SessionSuccessConfig(BaseModel):
-    """When a session counts as successful, and how plug-ins are matched to sessions."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # ChargeX: "a meaningful amount of energy (commonly ≥ 0.5–1 kWh)"
-    min_energy_wh: float = Field(500.0, ge=0)
-    # ... "for more than a couple of minutes"; a session must last strictly longer
-    min_duration: Duration = 120.0
-    failure_stop_reasons: frozenset[str] = DEFAULT_FAILURE_STOP_REASONS
-    # status error codes that are not faults (OCPP 1.6 sends NoError with every status)
-    ignored_error_codes: frozenset[str] = frozenset({"NoError"})
-    # a plug-in is followed by a session only if it starts within this many seconds
-    attempt_window: Duration = Field(600.0, gt=0)
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:

@@ -27,114 +27,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-# ISO 4217 minor units that differ from 2 (the others, USD, EUR, GBP, ..., have 2)
-MINOR_UNITS = {
-    **dict.fromkeys(["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG"], 0),
-    **dict.fromkeys(["RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"], 0),
-    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
-    "CLF": 4,
-    "UYW": 4,
-}
+from reports.config import TariffConfig, check_tariffs, currency_minor_units
+
 COST_COLUMNS = ["energy_cost", "time_cost", "parked_cost", "idle_cost", "session_fee"]
 TOTAL_COLUMNS = [*COST_COLUMNS, "subtotal", "tax", "total"]
-Money = Annotated[Decimal, Field(ge=0)]
-
-
-class TariffConfig(BaseModel):
-    """One price list: per kWh, per charging minute, per parked minute, idle fee, session fee."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1, max_length=64)
-    sites: list[str] = Field(default_factory=list)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    valid_from: datetime | date
-    valid_to: datetime | date | None = None
-    per_kwh: Money = Decimal(0)
-    per_minute: Money = Decimal(0)
-    parked_per_minute: Money | None = None
-    idle_fee_per_minute: Money = Decimal(0)
-    idle_grace_minutes: float = Field(0.0, ge=0)
-    session_fee: Money = Decimal(0)
-    tax_rate: Decimal = Field(Decimal(0), ge=0, le=1)
-    minute_rounding: Literal["exact", "up", "down"] = "exact"
-    # overrides the ISO 4217 minor unit of the currency (e.g. 3 for sub-cent energy prices)
-    minor_units: int | None = Field(None, ge=0, le=4)
-
-    @model_validator(mode="after")
-    def _validity(self) -> TariffConfig:
-        for name in ("valid_from", "valid_to"):
-            value = getattr(self, name)
-            if isinstance(value, datetime) and value.tzinfo is not None:
-                raise ValueError(f"{name} is site-local wall-clock time: drop the UTC offset")
-        if self.valid_to is not None and self.end <= self.start:
-            raise ValueError("valid_to must be after valid_from")
-        return self
-
-    @property
-    def start(self) -> datetime:
-        """valid_from as a naive site-local datetime."""
-        return _as_datetime(self.valid_from)
-
-    @property
-    def end(self) -> datetime:
-        """valid_to as a naive site-local datetime (datetime.max when open-ended)."""
-        return datetime.max if self.valid_to is None else _as_datetime(self.valid_to)
-
-    @property
-    def quantum(self) -> Decimal:
-        """The currency's minor unit as a Decimal exponent (0.01 for USD)."""
-        units = (
-            self.minor_units
-            if self.minor_units is not None
-            else currency_minor_units(self.currency)
-        )
-        return Decimal(1).scaleb(-units)
-
-
-def _as_datetime(value: date | datetime) -> datetime:
-    return value if isinstance(value, datetime) else datetime.combine(value, time.min)
-
-
-def currency_minor_units(currency: str) -> int:
-    """Digits after the decimal point of an ISO 4217 currency (2 unless listed)."""
-    return MINOR_UNITS.get(currency, 2)
-
-
-def check_tariffs(tariffs: list[TariffConfig]) -> list[TariffConfig]:
-    """Reject duplicate ids and overlapping validity for one site (or for two all-sites tariffs)."""
-    seen: set[str] = set()
-    for tariff in tariffs:
-        if tariff.id in seen:
-            raise ValueError(f"tariff id {tariff.id!r} is used twice")
-        seen.add(tariff.id)
-    scopes: dict[str, list[TariffConfig]] = {}
-    for tariff in tariffs:
-        for scope in tariff.sites or ["*"]:
-            scopes.setdefault(scope, []).append(tariff)
-    for scope, group in scopes.items():
-        group = sorted(group, key=lambda t: t.start)
-        for i, first in enumerate(group):
-            for second in group[i + 1 :]:
-                if second.start < first.end and first.start < second.end:
-                    where = "all sites" if scope == "*" else f"site {scope!r}"
-                    raise ValueError(
-                        f"tariffs {first.id!r} and {second.id!r} overlap for {where} "
-                        f"from {max(first.start, second.start).isoformat()}"
-                    )
-    return tariffs
-
-
-# the `reports.tariffs` config key: a list checked as a whole
-Tariffs = Annotated[list[TariffConfig], AfterValidator(check_tariffs)]
 
 
 def _zone_of(site: str | None, site_tz: str | Mapping[str, str], default_tz: str | None) -> str:

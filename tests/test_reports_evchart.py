@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from reports.config import EvChartConfig, SessionSuccessConfig
 from reports.evchart import (
     DEFS_DIR,
-    EvChartConfig,
     Problem,
     fit_id,
     iso_utc,
@@ -29,7 +29,6 @@ from reports.evchart import (
     validate_file,
     write_csv,
 )
-from reports.kpis import SessionSuccessConfig
 
 NAN = math.nan
 SHARED = Path("/work/shared/data/evchart")

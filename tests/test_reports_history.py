@@ -24,8 +24,8 @@ def iso(t: datetime) -> str:
 
 def write_log(path: Path) -> None:
     """CP-H boots at 08:00 with a 60 s heartbeat interval, heartbeats every minute until
-    09:00, is silent until its next one at 09:30, then its port 1 is Faulted 10:00-10:45; one session
-    10:50-12:10 (local charger time = UTC) of 12,000 Wh with a 7.2 kW peak."""
+    09:00, is silent until its next one at 09:30, then its port 1 is Faulted 10:00-10:45;
+    one session 10:50-12:10 (charger time = UTC) of 12,000 Wh with a 7.2 kW peak."""
     rows: list[tuple[datetime, str, list]] = []
     n = 0
 

@@ -10,10 +10,8 @@ import pandas as pd
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from reports.config import TariffConfig, Tariffs, check_tariffs
 from reports.tariffs import (
-    TariffConfig,
-    Tariffs,
-    check_tariffs,
     invoices,
     price_sessions,
     revenue_summary,

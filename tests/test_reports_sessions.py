@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from reports.config import SessionSuccessConfig
 from reports.kpis import (
-    SessionSuccessConfig,
     classify_sessions,
     failure_breakdown,
     match_plug_ins,
