@@ -1,5 +1,6 @@
 """Incidents and response: each alert that fired in the period, how long until someone
 acknowledged it and until it resolved, against the response-time targets per severity.
+One that resolved before anyone acknowledged it waited for an acknowledgement until then.
 
 An incident is one firing episode of an alert (its fingerprint): from the transition into
 `firing` to the next `resolved`. It is acknowledged at its first transition carrying an
@@ -71,7 +72,8 @@ def _incident(fired: dict, later: list[dict], targets, now: float) -> dict:
         "minutes_to_resolve": _minutes(fired["at"], resolved_at),
         "ack_target_minutes": _minutes(0, target.acknowledge),
         "resolve_target_minutes": _minutes(0, target.resolve),
-        "ack_breached": _breached(fired["at"], ack_at, target.acknowledge, now),
+        # an incident that resolved unacknowledged waited for someone until it resolved
+        "ack_breached": _breached(fired["at"], ack_at or resolved_at, target.acknowledge, now),
         "resolve_breached": _breached(fired["at"], resolved_at, target.resolve, now),
     }
 

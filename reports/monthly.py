@@ -8,6 +8,7 @@ in which they started, in their site's time zone, and carry their whole energy.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class Report:
     failures: pd.DataFrame
     revenue_sites: pd.DataFrame
     revenue_chargers: pd.DataFrame
+    revenue_month: pd.DataFrame
     invoice_lines: pd.DataFrame
     invoice_totals: pd.DataFrame
     unpriced: int
@@ -131,6 +133,7 @@ def build_report(
         failures=kpis.failure_breakdown(classified),
         revenue_sites=tariffs.revenue_summary(priced, "site"),
         revenue_chargers=tariffs.revenue_summary(priced, "charger"),
+        revenue_month=tariffs.revenue_summary(priced, "month"),
         invoice_lines=lines,
         invoice_totals=totals,
         unpriced=tariffs.unpriced_count(priced),
@@ -170,6 +173,7 @@ CSV_FILES = {
     "session_failures.csv": "failures",
     "revenue_sites.csv": "revenue_sites",
     "revenue_chargers.csv": "revenue_chargers",
+    "revenue_month.csv": "revenue_month",
     "invoice_lines.csv": "invoice_lines",
     "invoice_totals.csv": "invoice_totals",
 }
@@ -202,8 +206,28 @@ def write_monthly_report(
         path = out_dir / f"evchart_module{module}.csv"
         evchart.write_csv(frame, path, module)
         files.append(path)
-    say(f"wrote {len(files)} files to {out_dir}")
+    invoices = write_invoices(report.invoice_lines, out_dir / "invoices")
+    say(f"wrote {len(files)} files and {invoices} invoices (invoices/) to {out_dir}")
     return ReportResult(month, site, out_dir, files, summary(report))
+
+
+def write_invoices(lines: pd.DataFrame, directory: Path) -> int:
+    """One CSV per idTag (its lines of the month), named after the tag. Not among the
+    files a scheduled report attaches: a network has thousands of tags."""
+    count = 0
+    used: set[str] = set()
+    for tag, rows in lines.groupby("id_tag", sort=True):
+        name = _UNSAFE.sub("_", str(tag)) or "_"
+        while name.lower() in used:  # tags differing only in case or in unsafe characters
+            name += "_"
+        used.add(name.lower())
+        directory.mkdir(parents=True, exist_ok=True)
+        rows.to_csv(directory / f"{name}.csv", index=False)
+        count += 1
+    return count
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def _with_iso_times(frame: pd.DataFrame) -> pd.DataFrame:

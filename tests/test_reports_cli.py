@@ -62,7 +62,8 @@ def test_monthly_report_files_summary_and_progress(tmp_path: Path) -> None:
         "report", "monthly", "--month", "2026-11", "--config", str(config), "--out", str(out)
     )
     assert done.returncode == 0, done.stderr
-    assert "reading the history of 2026-11" in done.stderr and "wrote 19 files" in done.stderr
+    assert "reading the history of 2026-11" in done.stderr
+    assert "wrote 20 files and 1 invoices (invoices/)" in done.stderr
     # (43200 − 120) / 43200 = 99.72 %
     assert "Uptime 99.72 % over 1 ports; 1 outages" in done.stdout
     assert "Revenue north: 13.09 EUR" in done.stdout
@@ -71,6 +72,8 @@ def test_monthly_report_files_summary_and_progress(tmp_path: Path) -> None:
     page = (out / "report.html").read_text()
     assert page.count("<svg") == 2 and "Uptime per port" in page and "GroundFailure" in page
     assert "<script" not in page and "http://" not in page.split("</style>")[1].split("<svg")[0]
+    tag_invoice = (out / "invoices" / "TAG1.csv").read_text().splitlines()
+    assert len(tag_invoice) == 2 and tag_invoice[1].startswith("TAG1,2026-11-12,9,A,1,20.0")
     invoice = (out / "invoice_totals.csv").read_text().splitlines()
     assert invoice[1].startswith("TAG1,EUR,1,20.0") and invoice[1].endswith("11.0,2.09,13.09")
     for module in (2, 3, 4):
