@@ -256,7 +256,11 @@ def summary(report: Report) -> str:
     lines = [
         f"ChargeWatch monthly report {report.month} ({scope})",
         f"Uptime {uptime:.2f} % over {len(report.ports)} ports; {len(report.outages)} outages; "
-        f"{meeting} of {len(eligible)} ports in service a year above {report.target:g} %",
+        + (
+            f"{meeting} of {len(eligible)} ports in service a year above {report.target:g} %"
+            if len(eligible)
+            else "no port in service a full year yet (NEVI's 97 % rule)"
+        ),
         f"Incidents {len(report.incidents)}; response-time breaches {int(breaches)}",
     ]
     if k is not None:
