@@ -77,12 +77,17 @@ def compute(config: Config, data: Dataset, month: str, now: float) -> list[PortS
             if site_cfg is not None and site_cfg.commissioned is not None
             else first
         )
+        # minutes count from when ChargeWatch (or an imported log) first saw the charger:
+        # before that its state is unknown, whatever the commissioning date says
+        observed = max(first, in_service)
+        if observed >= m.end:
+            continue  # not in service yet in this month (seen only after it)
         offline = offline_spans(data.connections.get(charger_id, []), y.start, y.end)
         wide = status_spans(data.statuses.get((charger_id, 0), []), "charger", y.start, y.end)
         own = status_spans(data.statuses.get((charger_id, connector), []), "port", y.start, y.end)
         down = outages(port_down(offline, wide, own))
         excl = _exclusions(config, data, charger_id, connector, site, site_cfg, maintenance, y)
-        ms, ys = max(m.start, in_service), max(y.start, in_service)
+        ms, ys = max(m.start, observed), max(y.start, observed)
         out.append(
             PortSla(
                 charger_id,

@@ -185,12 +185,28 @@ def test_a_port_in_service_since_mid_year_is_listed_but_not_in_the_97_rule(confi
     2025) is eligible and above 97 %."""
     write(
         config.data_dir,
-        [*boot("D", t("2026-06-01T00:00"), ports=1), *boot("A", t("2026-10-01T00:00"), ports=1)],
+        [
+            *boot("D", t("2026-06-01T00:00"), ports=1),
+            *boot("A", t("2026-10-01T00:00"), ports=1),
+            *boot("E", t("2026-12-01T06:00"), ports=1),  # first seen after November
+        ],
     )
     report = build_report(config, "2026-11", now=t("2026-12-01T01:00"))
     d, a = port(report, "D-1"), port(report, "A-1")
+    assert "E-1" not in report.ports["port_id"].tolist()
     assert d["nevi_eligible"] is False or d["nevi_eligible"] == False  # noqa: E712
     assert d["meets_target"] is None
     assert d["year_start"] == t("2026-06-01T00:00") and d["uptime_pct"] == 100
     assert a["nevi_eligible"] == True and a["meets_target"] == True  # noqa: E712
     assert report.start == datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+
+
+def test_minutes_before_chargewatch_first_saw_a_commissioned_charger_are_not_counted(
+    config,
+) -> None:
+    """A is commissioned 2025-01-01 (north) but first seen 16 Nov 00:00: November counts
+    15 days = 21,600 minutes, all up; the port is NEVI-eligible by its commissioning."""
+    write(config.data_dir, boot("A", t("2026-11-16T00:00"), ports=1))
+    a = port(build_report(config, "2026-11", now=t("2026-12-01T01:00")), "A-1")
+    assert (a["minutes"], a["uptime_pct"]) == (21_600, 100)
+    assert a["in_service_since"] == t("2025-01-01T00:00") and a["nevi_eligible"] == True  # noqa: E712
