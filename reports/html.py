@@ -13,8 +13,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt
-import pandas as pd
 
+from reports import html_tables as tables
+from reports.html_tables import table
 from reports.periods import iso_local
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 MAX_BARS = 60  # ports in the uptime chart (the lowest first)
 MAX_TIMELINE = 40  # ports in the outage timeline
-MAX_ROWS = 200  # rows of a long table in the page (the CSV has all)
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
@@ -40,6 +40,7 @@ th{background:#f4f6f9}td.n{text-align:right;font-variant-numeric:tabular-nums}
 
 def render(report: Report) -> str:
     scope = f"site {report.site}" if report.site else "whole network"
+    z = report.zone
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<title>ChargeWatch report {report.month} — {html.escape(scope)}</title>",
@@ -55,31 +56,34 @@ def render(report: Report) -> str:
         "nor the charger reports Faulted or Unavailable. Ports in service for less than a year "
         "are listed but left out of the 97 % statistic.</p>",
         _uptime_chart(report),
-        _table(report.sites, "Sites"),
-        _table(report.ports.sort_values("uptime_pct"), "Ports, lowest uptime first", report),
+        table(report.sites, "Sites", z, tables.SITES),
+        table(
+            report.ports.sort_values("uptime_pct"), "Ports, lowest uptime first", z, tables.PORTS
+        ),
         "<h2>Outages</h2>",
         _timeline_chart(report),
-        _table(report.outages, "Outages", report),
+        table(report.outages, "Outages", z, tables.OUTAGES),
         "<h2>Incidents and response</h2>",
-        _table(report.incidents_by_severity, "By severity"),
-        _table(
+        table(report.incidents_by_severity, "By severity", z),
+        table(
             report.incidents[
                 report.incidents["ack_breached"].eq(True)
                 | report.incidents["resolve_breached"].eq(True)
             ],
             "Response-time breaches",
-            report,
+            z,
+            tables.BREACHES,
         ),
         "<h2>Sessions</h2>",
-        _table(report.kpis_network, "Network"),
-        _table(report.kpis_sites, "Per site"),
-        _table(report.failures, "Failed sessions by reason"),
+        table(report.kpis_network, "Network", z, tables.KPIS),
+        table(report.kpis_sites, "Per site", z, tables.KPIS),
+        table(report.failures, "Failed sessions by reason", z),
         "<h2>Revenue</h2>",
         f"<p class=note>{report.unpriced} sessions had no tariff and are not priced.</p>"
         if report.unpriced
         else "",
-        _table(report.revenue_sites, "Per site"),
-        _table(report.revenue_chargers, "Per charger"),
+        table(report.revenue_sites, "Per site", z),
+        table(report.revenue_chargers, "Per charger", z),
         "<p class=note>Every table in full, the invoices per idTag and the EV-ChART files "
         "(modules 2, 3, 4) are the CSV files beside this page.</p>",
         "</body></html>",
@@ -98,8 +102,8 @@ def _cards(report: Report) -> str:
     cards = [
         ("Uptime this month", "n/a" if uptime is None else f"{uptime:.2f} %",
          uptime is not None and uptime > report.target),
-        ("Ports above target (a year)", f"{meeting} / {len(eligible)}",
-         meeting == len(eligible)),
+        ("Ports above target (a year)", f"{meeting} / {len(eligible)}" if len(eligible) else
+         "none a year in service yet", meeting == len(eligible) if len(eligible) else None),
         ("Outages", str(len(report.outages)), None),
         ("Incidents", str(len(report.incidents)), None),
         ("Sessions", str(int(k["sessions"])) if k is not None else "0", None),
@@ -177,31 +181,3 @@ def _timeline_chart(report: Report) -> str:
 
 
 _UNITS = (("days", 86400.0), ("hours", 3600.0), ("minutes", 60.0))
-
-
-def _table(frame: pd.DataFrame, title: str, report: Report | None = None) -> str:
-    if frame.empty:
-        return f"<h3>{html.escape(title)}</h3><p class=note>None.</p>"
-    shown = frame.head(MAX_ROWS).copy()
-    zone = report.zone if report is not None else "UTC"
-    for col in shown.columns:
-        if col in _TIMES:
-            shown[col] = [
-                "" if pd.isna(v) else iso_local(float(v), zone).replace("T", " ")
-                for v in shown[col]
-            ]
-    more = (
-        f"<p class=note>{len(frame) - MAX_ROWS} more rows in the CSV.</p>"
-        if len(frame) > MAX_ROWS
-        else ""
-    )
-    body = shown.to_html(index=False, na_rep="", border=0, escape=True, float_format=_num)
-    return f"<h3>{html.escape(title)}</h3>{body}{more}"
-
-
-_TIMES = {"period_start", "period_end", "year_start", "in_service_since", "start", "end",
-          "fired_at", "acknowledged_at", "resolved_at"}  # fmt: skip
-
-
-def _num(value: float) -> str:
-    return f"{value:,.2f}"
