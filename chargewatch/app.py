@@ -26,6 +26,7 @@ from collector.metrics import OcppMetrics
 from collector.server import OcppServer
 from collector.sinks.shipper import InfluxShipper
 from collector.v16 import V16Adapter
+from collector.v201 import V201Adapter
 from notifier.api import notifier_router
 from notifier.channels import build_channels
 from notifier.config import local_default
@@ -171,8 +172,14 @@ class App:
         ctx = AdapterContext(
             self.journal.state, Authorizer(cfg.ocpp.authorization), cfg.ocpp.heartbeat_interval
         )
-        adapters = {V16Adapter.subprotocol: V16Adapter(ctx)}
-        self.ocpp = OcppServer(cfg.ocpp, adapters, self.journal, OcppMetrics(self.registry))
+        ocpp_metrics = OcppMetrics(self.registry)
+        # in order of preference: a charger offering both gets 2.0.1 (websockets picks the
+        # first of the server's list that the client offers)
+        adapters = {
+            V201Adapter.subprotocol: V201Adapter(ctx, ocpp_metrics),
+            V16Adapter.subprotocol: V16Adapter(ctx),
+        }
+        self.ocpp = OcppServer(cfg.ocpp, adapters, self.journal, ocpp_metrics)
         await self.ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         api = create_api(
             self.journal.state,

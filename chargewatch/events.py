@@ -188,6 +188,45 @@ class SecurityEventReported(Event):
 
 
 @dataclass(slots=True, frozen=True)
+class DeviceEventReported(Event):
+    """One OCPP 2.0.1 NotifyEvent eventData item as sent (component, variable, value).
+
+    Kept raw beside the StatusReported it may cause (a fault), so operators and dashboards
+    see every monitor the charger fires; it is not charger state.
+    """
+
+    kind: ClassVar[str] = "device_event"
+    connector_id: int = 0  # the component's EVSE id; 0: the charging station itself
+    component: str = ""
+    component_instance: str | None = None
+    variable: str = ""
+    variable_instance: str | None = None
+    trigger: str = ""  # Alerting, Delta, Periodic
+    actual_value: str = ""
+    cleared: bool = False
+    tech_code: str | None = None
+    tech_info: str | None = None
+    event_id: int = 0
+    cause: int | None = None
+    notification_type: str | None = None
+    transaction_id: str | None = None
+    charger_ts: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class TransactionGapDetected(Event):
+    """Messages of a transaction never arrived (OCPP 2.0.1 seqNo skipped numbers): its
+    meter data, and so its energy and peak power, may be incomplete."""
+
+    kind: ClassVar[str] = "transaction_gap"
+    session_id: str = ""
+    connector_id: int = 0
+    expected_seq_no: int = 0
+    received_seq_no: int = 0
+    missing: int = 0
+
+
+@dataclass(slots=True, frozen=True)
 class AlertAcknowledged(Event):
     """Someone took an alert on. Not a charger's event: `charger_id` is ""."""
 
@@ -314,6 +353,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         FirmwareStatusReported,
         LogStatusReported,
         SecurityEventReported,
+        DeviceEventReported,
+        TransactionGapDetected,
         AlertAcknowledged,
         AlertUnacknowledged,
         SilenceSet,

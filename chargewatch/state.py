@@ -295,7 +295,9 @@ class LiveState:
         charger.recent_starts[key] = e.session_id
         while len(charger.recent_starts) > RECENT_SESSION_KEYS:
             charger.recent_starts.popitem(last=False)
-        if e.transaction_id.isdigit():
+        # only ids we allocated (1.6: session id == transaction id) move our counter; a 2.0.1
+        # charger's own id ("<charger>:<id>" sessions) is no claim on the 1.6 id space
+        if e.transaction_id.isdigit() and e.session_id == e.transaction_id:
             self.next_transaction_id = max(self.next_transaction_id, int(e.transaction_id) + 1)
             up[("meta", "next_transaction_id")] = (
                 "meta",

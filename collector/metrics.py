@@ -49,6 +49,16 @@ class OcppMetrics:
             "CallResults/CallErrors from chargers that answer no call of ours.",
             registry=registry,
         )
+        self.transaction_seq_gaps = Counter(
+            "chargewatch_ocpp_transaction_seq_gaps",
+            "OCPP 2.0.1 TransactionEvents missing: seqNo numbers skipped within a transaction.",
+            registry=registry,
+        )
+        self.transaction_duplicates = Counter(
+            "chargewatch_ocpp_transaction_duplicates",
+            "OCPP 2.0.1 TransactionEvents ignored as a repeat (a seqNo already received).",
+            registry=registry,
+        )
         self.retried_calls = Counter(
             "chargewatch_ocpp_retried_calls",
             "Calls repeated with an already answered message id (answered from the log).",

@@ -88,6 +88,8 @@ class OcppServer:
             host,
             port,
             process_request=self._check_handshake,
+            # the server's order wins: websockets selects the first of ours the charger
+            # offers, so one offering ocpp1.6 and ocpp2.0.1 gets what we list first
             subprotocols=list(self.adapters),  # type: ignore[arg-type]
             compression=None,  # OCPP frames are small; deflate costs more than it saves
             max_size=self.config.max_frame_bytes,  # larger frames close with 1009

@@ -69,7 +69,9 @@ class SchemaSet:
             text = (self._dir / f"{action}{self._suffix}.json").read_text(encoding="utf-8-sig")
             schema = json.loads(text)
             schema.pop("$schema", None)  # draft-04 either way; fastjsonschema defaults to it
-            fn = self._compiled[action] = fastjsonschema.compile(schema)
+            # no defaults written into the payload: adapters apply them knowingly (2.0.1's
+            # unitOfMeasure.unit "Wh" would otherwise be put on power samples)
+            fn = self._compiled[action] = fastjsonschema.compile(schema, use_default=False)
         return fn
 
     def validate(self, action: str, payload: dict[str, Any]) -> None:

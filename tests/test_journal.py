@@ -94,6 +94,29 @@ EVENTS: list[ev.Event] = [
     ev.SecurityEventReported(
         "CP", 13.0, type="TamperDetectionActivated", charger_ts=12.5, tech_info="lid"
     ),
+    ev.DeviceEventReported(
+        "CP",
+        13.2,
+        connector_id=1,
+        component="ConnectorPlugRetentionLock",
+        variable="Problem",
+        trigger="Alerting",
+        actual_value="true",
+        tech_code="CX001",
+        tech_info="lock motor stalled",
+        event_id=17,
+        notification_type="HardWiredNotification",
+        charger_ts=13.1,
+    ),
+    ev.TransactionGapDetected(
+        "CP",
+        13.4,
+        session_id="CP:tx-9",
+        connector_id=1,
+        expected_seq_no=2,
+        received_seq_no=5,
+        missing=3,
+    ),
     ev.AlertChanged(
         "",
         14.5,

@@ -198,6 +198,48 @@ def security_event(d: dict[str, Any], site: str | None) -> list[str]:
     )
 
 
+def device_event(d: dict[str, Any], site: str | None) -> list[str]:
+    """A 2.0.1 NotifyEvent item: component and variable names come from the (bounded) device
+    model, so they are tags; instances, values and codes are fields."""
+    return _one(
+        "device_event",
+        {
+            **_connector(d, site, d.get("connector_id", 0)),
+            "component": d.get("component") or None,
+            "variable": d.get("variable") or None,
+            "trigger": d.get("trigger") or None,
+        },
+        {
+            "count": 1,
+            "actual_value": d.get("actual_value"),
+            "cleared": int(bool(d.get("cleared"))),
+            "tech_code": d.get("tech_code"),
+            "tech_info": d.get("tech_info"),
+            "component_instance": d.get("component_instance"),
+            "variable_instance": d.get("variable_instance"),
+            "event_id": d.get("event_id"),
+            "transaction_id": d.get("transaction_id"),
+            "charger_time": _float(d.get("charger_ts")),
+        },
+        d["ts"],
+    )
+
+
+def transaction_gap(d: dict[str, Any], site: str | None) -> list[str]:
+    return _one(
+        "transaction_gap",
+        _connector(d, site, d.get("connector_id", 0)),
+        {
+            "count": 1,
+            "session_id": d.get("session_id"),
+            "expected_seq_no": d.get("expected_seq_no"),
+            "received_seq_no": d.get("received_seq_no"),
+            "missing": d.get("missing"),
+        },
+        d["ts"],
+    )
+
+
 def alert(d: dict[str, Any], site: str | None) -> list[str]:
     """An alert transition: Grafana annotations query `state = 'firing'` and 'resolved'."""
     labels = d.get("labels") or {}
@@ -259,6 +301,8 @@ ENCODERS: dict[str, Encoder] = {
     "firmware_status": _status_report("firmware_status"),
     "log_status": _status_report("log_status"),
     "security_event": security_event,
+    "device_event": device_event,
+    "transaction_gap": transaction_gap,
     "alert": alert,
 }
 
