@@ -79,6 +79,18 @@ def _add_fleet_flags(p: argparse.ArgumentParser, chargers: int) -> None:
     )
     p.add_argument("--duration", type=_positive_float, help="stop after this many seconds")
     p.add_argument("--seed", type=int, help="make the fleet deterministic")
+    p.add_argument(
+        "--ocpp",
+        choices=("1.6", "2.0.1", "mixed"),
+        default="1.6",
+        help="OCPP version the chargers speak; mixed: --ocpp-201-share of them 2.0.1 (1.6)",
+    )
+    p.add_argument(
+        "--ocpp-201-share",
+        type=_rate,
+        default=0.5,
+        help="with --ocpp mixed: share (0-1) of chargers speaking 2.0.1, spread evenly (0.5)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the collector (OCPP endpoint, journal, HTTP API)")
     _add_server_flags(run)
 
-    sim = sub.add_parser("simulate", help="drive a fleet of simulated OCPP 1.6J chargers")
+    sim = sub.add_parser("simulate", help="drive a fleet of simulated OCPP 1.6J / 2.0.1 chargers")
     sim.add_argument(
         "--url",
         default="ws://127.0.0.1:9000/ocpp",
@@ -183,6 +195,8 @@ def fleet_options(args: argparse.Namespace, url: str) -> FleetOptions:
         faults=args.faults,
         duration=args.duration,
         seed=args.seed,
+        ocpp=args.ocpp,
+        ocpp_201_share=args.ocpp_201_share,
     )
 
 

@@ -1,4 +1,4 @@
-"""Fleet simulator: many OCPP 1.6J chargers with realistic sessions and injected faults.
+"""Fleet simulator: many OCPP 1.6J and 2.0.1 chargers with realistic sessions and injected faults.
 
     from collector.simulator import FleetOptions, run_fleet
     stats = await run_fleet(FleetOptions(url="ws://127.0.0.1:9000/ocpp", seed=7, duration=60))

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
@@ -65,6 +65,7 @@ class SimulatedCharger:
         self.url = f"{opts.url.rstrip('/')}/{self.id}"
         self.plan = ChargerPlan(opts, index, seed)
         self.interval = opts.meter_interval
+        self.ticks = opts.ticks
         self.stats = stats
         self._on_event = on_event
         self._jitter = random.Random(f"{seed}:{index}:backoff")  # timing only, never content
@@ -101,7 +102,9 @@ class SimulatedCharger:
         loop = asyncio.get_running_loop()
         start, wall_start = loop.time(), time.time()
         try:
-            for step in self.plan.steps():
+            for step in self._steps():
+                if self.ticks is not None and step.due >= self.ticks:
+                    break
                 await self._sleep_until(start + step.due * self.interval)
                 if self._reset_requested:
                     await self._reset_now()
@@ -143,13 +146,32 @@ class SimulatedCharger:
             self.stats.faults[step.data["kind"]] += 1
             self._event(step.action, **step.data)
 
+    # -- what a protocol version changes (charger_v201.py overrides these) --------------
+    def _steps(self) -> Iterator[Step]:
+        return self.plan.steps()
+
+    async def _open_link(self) -> Link:
+        return await Link.open(self.url, self)
+
+    def _payload(self, step: Step, timestamp: str) -> Any:
+        txn = self._txn.get(step.session) if step.session is not None else None
+        return build_call(step, timestamp, txn)
+
+    def _boot_steps(self, reason: str) -> list[Step]:
+        """The calls of a boot the plan did not foresee (a Reset the central system asked for)."""
+        return [Step(0.0, CALL, "BootNotification", 0, self.plan.boot_data)]
+
+    def _starts_session(self, step: Step) -> bool:
+        """A call whose failure means the session never began."""
+        return step.action in ("Authorize", "StartTransaction")
+
     # -- connection ---------------------------------------------------------------------
     async def _connect(self) -> None:
         """Open the WebSocket, retrying with jittered exponential backoff until it works."""
         delay = BACKOFF_INITIAL
         while True:
             try:
-                self.link = await Link.open(self.url, self)
+                self.link = await self._open_link()
                 self.link.reader.add_done_callback(lambda _: self._wake.set())
                 break
             except (OSError, TimeoutError, WebSocketException) as exc:
@@ -189,7 +211,8 @@ class SimulatedCharger:
         self._event("disconnected", reason="reset")
         self.booted = False
         ts = iso_timestamp(time.time())
-        await self._send(Step(0.0, CALL, "BootNotification", 0, self.plan.boot_data), ts)
+        for step in self._boot_steps("RemoteReset"):
+            await self._send(step, ts)
         await self._resend_statuses()
 
     async def _resend_statuses(self) -> None:
@@ -198,7 +221,7 @@ class SimulatedCharger:
         ts = iso_timestamp(time.time())
         for connector, data in sorted(self._last_status.items()):
             step = Step(0.0, CALL, "StatusNotification", connector, data)
-            await self._call_counted(step.action, build_call(step, ts))
+            await self._call_counted(step.action, self._payload(step, ts))
 
     # -- calls --------------------------------------------------------------------------
     async def _call_counted(self, action: str, payload: Any) -> Any | None:
@@ -227,8 +250,7 @@ class SimulatedCharger:
         while True:
             if self.link is None:
                 await self._recover()
-            txn = self._txn.get(step.session) if step.session is not None else None
-            payload = build_call(step, timestamp, txn)
+            payload = self._payload(step, timestamp)
             try:
                 result = await self._call_counted(step.action, payload)
             except ConnectionLost:
@@ -236,7 +258,7 @@ class SimulatedCharger:
                 self._event("disconnected", reason="lost")
                 continue  # retry the same call once reconnected
             if result is None:
-                if step.action in ("Authorize", "StartTransaction") and step.session:
+                if self._starts_session(step) and step.session:
                     self._abort(step)
                 return
             if step.action == "BootNotification" and result.status != RegistrationStatus.accepted:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -85,19 +86,25 @@ class Link:
     """One open connection: the socket, its ChargePoint and the task reading responses."""
 
     ws: ClientConnection
-    cp: SimChargePoint
+    cp: Any  # an ocpp ChargePoint of the link's version (SimChargePoint for 1.6)
     reader: asyncio.Task[None]
 
     @classmethod
-    async def open(cls, url: str, charger: ChargerHooks) -> Link:
+    async def open(
+        cls,
+        url: str,
+        charger: ChargerHooks,
+        subprotocol: str = "ocpp1.6",
+        cp_class: Callable[[Any, ClientConnection], Any] | None = None,
+    ) -> Link:
         ws = await connect(
             url,
-            subprotocols=[Subprotocol("ocpp1.6")],
+            subprotocols=[Subprotocol(subprotocol)],
             compression=None,
             open_timeout=10,
             close_timeout=2,
         )
-        cp = SimChargePoint(charger, ws)
+        cp = (cp_class or SimChargePoint)(charger, ws)
         reader = asyncio.create_task(cp.start(), name=f"{charger.id}-recv")
         reader.add_done_callback(_consume)
         return cls(ws, cp, reader)

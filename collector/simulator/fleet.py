@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 
 from collector.simulator.charger import EventHook, SimulatedCharger
-from collector.simulator.options import FleetOptions, FleetStats
+from collector.simulator.charger_v201 import SimulatedChargerV201
+from collector.simulator.options import OCPP_201, FleetOptions, FleetStats
 
 LOG = logging.getLogger("collector.simulator")
 
@@ -43,7 +43,9 @@ async def run_fleet(
     stop = stop if stop is not None else asyncio.Event()
     gap = stagger_delay(opts.chargers)
     chargers = [
-        SimulatedCharger(opts, index, seed, stats, on_event)
+        (SimulatedChargerV201 if opts.protocol_of(index) == OCPP_201 else SimulatedCharger)(
+            opts, index, seed, stats, on_event
+        )
         for index in range(1, opts.chargers + 1)
     ]
     tasks = [
@@ -51,13 +53,14 @@ async def run_fleet(
         for n, charger in enumerate(chargers)
     ]
     LOG.info("simulating %d chargers against %s (seed %d)", len(chargers), opts.url, seed)
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if opts.ticks is not None and tasks:  # every plan ends: so does the run
+        waiters.append(asyncio.ensure_future(asyncio.wait(tasks)))
     try:
-        if opts.duration is None:
-            await stop.wait()
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), opts.duration)
+        await asyncio.wait(waiters, timeout=opts.duration, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for waiter in waiters:
+            waiter.cancel()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+OCPP_16: Final = "1.6"
+OCPP_201: Final = "2.0.1"
+MIXED: Final = "mixed"
+OCPP_CHOICES: Final = (OCPP_16, OCPP_201, MIXED)
 
 
 @dataclass
@@ -21,9 +26,14 @@ class FleetOptions:
     meter_interval: float = 10.0  # seconds between MeterValues during a session (= one plan tick)
     faults: float = 0.05  # probability that a session cycle injects a fault (0..1)
     duration: float | None = None  # stop after this many seconds (None = until cancelled/stopped)
+    # each charger stops before the first step due at or after this simulated time (in meter
+    # intervals); the run ends when all have. Runs then cover exactly the same plan prefix.
+    ticks: float | None = None
     seed: int | None = None  # deterministic when set
     id_prefix: str = "SIM-"  # charger ids SIM-0001, SIM-0002, ...
     password: str | None = None  # reserved for HTTP Basic (security profile 1); not used yet
+    ocpp: str = OCPP_16  # "1.6", "2.0.1", or "mixed" (ocpp_201_share of them speak 2.0.1)
+    ocpp_201_share: float = 0.5  # with ocpp="mixed": the share of 2.0.1 chargers (0..1)
 
     def validate(self) -> None:
         """Fail early with a clear message instead of deep inside a charger task."""
@@ -37,10 +47,25 @@ class FleetOptions:
             raise ValueError("faults must be a probability between 0 and 1")
         if self.duration is not None and self.duration < 0:
             raise ValueError("duration must be >= 0")
+        if self.ticks is not None and self.ticks < 0:
+            raise ValueError("ticks must be >= 0")
+        if self.ocpp not in OCPP_CHOICES:
+            raise ValueError(f"ocpp must be one of {', '.join(OCPP_CHOICES)}")
+        if not 0.0 <= self.ocpp_201_share <= 1.0:
+            raise ValueError("ocpp_201_share must be a share between 0 and 1")
 
     def charger_id(self, index: int) -> str:
         """Charger ids are 1-based so SIM-0001 is the first charger, as operators number them."""
         return f"{self.id_prefix}{index:04d}"
+
+    def protocol_of(self, index: int) -> str:
+        """The OCPP version charger `index` speaks. In a mixed fleet the 2.0.1 chargers are
+        spread evenly (index i is 2.0.1 when floor(i * share) steps up), so the choice depends
+        on the index alone: the same seed gives the same fleet whatever its size."""
+        if self.ocpp != MIXED:
+            return self.ocpp
+        share = self.ocpp_201_share
+        return OCPP_201 if int(index * share) > int((index - 1) * share) else OCPP_16
 
 
 @dataclass
