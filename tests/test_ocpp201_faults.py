@@ -119,3 +119,36 @@ async def test_temperature_monitor_becomes_a_meter_sample(app: App) -> None:
             for a in app.rules.active()
         )
     )
+
+
+async def test_tech_codes_naming_a_16_error_and_an_operated_breaker(app: App) -> None:
+    """A techCode that is a 1.6 error code's name is that fault (safety for HighTemperature);
+    OverCurrentProtection reports "Operated" in the device model."""
+    async with lib_station(app.ocpp_port, "ST-NAMED") as cp:
+        await cp.send(c201.BootNotification(charging_station=STATION, reason="PowerUp"))
+        await cp.send(notify(problem(1, "HighTemperature", component="EVSE")))
+        await cp.send(
+            notify(problem(2, None, component="OverCurrentProtection", variable="Operated"))
+        )
+    assert status_rows(app, "ST-NAMED") == [
+        (1, "Faulted", "HighTemperature", "Kempower", "HighTemperature", "safety"),
+        (2, "Faulted", "OverCurrentFailure", None, None, "safety"),
+    ]
+
+
+async def test_a_fault_cleared_before_the_status_adds_no_row_of_its_own(app: App) -> None:
+    """Stations may send the clearing NotifyEvent before StatusNotification Available: the
+    port stays Faulted with the same fault until the status says otherwise."""
+    async with lib_station(app.ocpp_port, "ST-ORDER") as cp:
+        await cp.send(status(1, "Available"))
+        await cp.send(notify(problem(1, "CX002", component="Connector")))
+        await cp.send(status(1, "Faulted"))
+        await cp.send(notify(problem(1, "CX002", component="Connector", cleared=True)))
+        await cp.send(status(1, "Available"))
+    cx = "https://chargex.inl.gov"
+    assert status_rows(app, "ST-ORDER") == [
+        (1, "Available", "NoError", None, None, None),
+        (1, "Faulted", "GroundFailure", cx, "CX002", "safety"),
+        (1, "Faulted", "GroundFailure", cx, "CX002", "safety"),  # the StatusNotification
+        (1, "Available", "NoError", None, None, None),
+    ]

@@ -1,7 +1,8 @@
 """OCPP 2.0.1 NotifyEvent: raw device events, faults, and temperatures.
 
 2.0.1 has no error code in StatusNotification: a fault is a monitored variable going bad
-(`Problem` or `Tripped` true, `AvailabilityState` Faulted, or any item with a techCode), and
+(`Problem`, `Tripped` or `Operated` true, `AvailabilityState` Faulted, or any item with a
+techCode; a techCode naming a 1.6 error code, e.g. "HighTemperature", is that fault), and
 its clearing is the same component/variable reported `cleared` or back to false. ChargeX
 MREC codes arrive as techCode "CX0nn" and are recorded under ChargeX's vendor id, exactly as a
 1.6 charger sends them, so fault categories, rules and reports treat both alike. Temperature,
@@ -19,7 +20,8 @@ from chargewatch.faults import CHARGEX_CODES, CHARGEX_VENDOR_ID, OCPP16_ERROR_CA
 from collector.adapter import parse_time
 from collector.v201.evse import Fault
 
-FAULT_VARIABLES = frozenset({"Problem", "Tripped"})  # boolean "something is wrong" variables
+# boolean "something is wrong" variables (OverCurrentProtection reports "Operated")
+FAULT_VARIABLES = frozenset({"Problem", "Tripped", "Operated"})
 FALSE_VALUES = frozenset({"false", "0", "", "no", "off"})
 # components of the 2.0.1 device model whose trouble has a 1.6 error code of its own
 COMPONENT_CODES = {
@@ -29,6 +31,7 @@ COMPONENT_CODES = {
     "ConnectorPlugRetentionLock": "ConnectorLockFailure",
     "TokenReader": "ReaderFailure",
 }
+_OCPP16_NAMES = {name.upper(): name for name in OCPP16_ERROR_CATEGORIES}
 INFO_LIMIT = 500
 TRIGGER_CONTEXT = {"Periodic": "Sample.Periodic"}  # Alerting / Delta: a Trigger reading
 
@@ -90,7 +93,8 @@ def fault_change(e: ev.DeviceEventReported, vendor: str | None) -> FaultChange |
         error = cx_name if cx_name in OCPP16_ERROR_CATEGORIES else "OtherError"
         fault = Fault(error, info, CHARGEX_VENDOR_ID, code)
     else:
-        error = COMPONENT_CODES.get(e.component, "OtherError")
+        # a techCode that is a 1.6 error code's name ("HighTemperature") means that fault
+        error = COMPONENT_CODES.get(e.component) or _OCPP16_NAMES.get(code, "OtherError")
         # a vendor's techCode is identified by (vendor, code), as 1.6 vendorId/vendorErrorCode
         fault = Fault(error, info, vendor if e.tech_code else None, e.tech_code)
     return FaultChange(e.connector_id, key, fault, ts)

@@ -78,6 +78,10 @@ class Evse:
     ) -> ev.StatusReported | None:
         """A StatusReported when the implied status changed (always when `force`)."""
         status, fault = self.derive()
+        if status == "Faulted" and fault is None and self.reported and self.reported[0] == status:
+            # the fault's NotifyEvent cleared before the station's StatusNotification did:
+            # still the same fault until the status itself changes
+            fault = self.reported[1]
         if not force and self.reported == (status, fault):
             return None
         self.reported = (status, fault)
