@@ -173,6 +173,8 @@ def _sessions(conn, start, end, site_of, wanted, statuses) -> pd.DataFrame:
         if not wanted(cid):
             continue
         code = _fault_during(faults, cid, connector, started, stopped)
+        if energy is not None and energy < 0:
+            energy = None  # the register was reset or replaced mid-session: energy unknown
         rows.append(
             (
                 sid,

@@ -89,3 +89,23 @@ def test_a_tariff_change_mid_month_and_an_idle_fee(config) -> None:
     north = report.revenue_sites.set_index("site").loc["north"]
     assert float(north["total"]) == 15.00 and north["currency"] == "EUR"
     assert report.unpriced == 1  # s1: the east site has no tariff
+
+
+def test_a_session_whose_meter_was_reset_has_unknown_energy_not_negative(tmp_path) -> None:
+    """meterStart 50,000 Wh, meterStop 1,200 Wh (the meter was replaced): the energy is
+    unknown; the session is reported, its EV-ChART energy field left empty."""
+    config = parse_config(f"data_dir: {tmp_path / 'var'}\n")
+    start, stop = t("2026-11-10T08:00"), t("2026-11-10T09:00")
+    write(
+        config.data_dir,
+        [
+            ev.SessionStarted("R", start, session_id="r1", transaction_id="r1", connector_id=1,
+                              meter_start_wh=50_000.0, started_at=start),
+            ev.SessionStopped("R", stop, session_id="r1", meter_stop_wh=1_200.0,
+                              stopped_at=stop, energy_wh=-48_800.0),
+        ],
+    )  # fmt: skip
+    report = build_report(config, "2026-11", now=t("2026-12-01T00:00"))
+    assert report.sessions["energy_wh"].isna().tolist() == [True]
+    [row] = report.evchart[2].to_dict("records")
+    assert row["energy_kwh"] == "" and row["session_id"] == "r1"
