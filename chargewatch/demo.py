@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import time
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 from chargewatch.alerts import Alert
@@ -23,6 +24,7 @@ from chargewatch.config import Config
 from chargewatch.faults import CHARGEX_CODES, chargex_code
 from chargewatch.state import LiveState
 from collector.simulator import run_fleet
+from reports.config import ReportsConfig, SessionSuccessConfig, TariffConfig
 
 SUMMARY_EVERY_S = 5.0
 DEMO_HEARTBEAT_S = 30  # short, so heartbeats show up in a few minutes of demo
@@ -44,7 +46,25 @@ def demo_config(config: Config, args: argparse.Namespace) -> Config:
         update["http"] = config.http.model_copy(update={"host": "127.0.0.1"})
     if args.data_dir is None:
         update["data_dir"] = Path("var/demo")
+    update["reports"] = demo_reports(config)
     return config.model_copy(update=update)
+
+
+def demo_reports(config: Config) -> ReportsConfig:
+    """The demo runs in compressed time (a session lasts a minute, not an hour): session
+    success is judged by demo-sized thresholds, and a demo tariff prices the sessions."""
+    return config.reports.model_copy(
+        update={
+            "session_success": SessionSuccessConfig(min_energy_wh=20, min_duration=15),
+            "tariffs": [
+                TariffConfig(
+                    id="demo", currency="EUR", valid_from=date(2000, 1, 1), per_kwh="0.45",
+                    session_fee="0.50", idle_fee_per_minute="0.10", idle_grace_minutes=1,
+                    tax_rate="0.19",
+                )
+            ],
+        }
+    )  # fmt: skip
 
 
 # energy of a session so far; a meter that was reset or replaced mid-session (the simulator
@@ -128,7 +148,7 @@ async def run_demo(config: Config, args: argparse.Namespace) -> None:
     host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::") else config.http.host
     ocpp_url = f"ws://{host}:{app.ocpp_port}{config.ocpp.path_prefix}"
     print(
-        f"ChargeWatch demo: {args.chargers} simulated OCPP 1.6J chargers, "
+        f"ChargeWatch demo: {args.chargers} simulated {fleet_protocols(args)} chargers, "
         f"{args.connectors} connectors each, fault rate {args.faults}, seed {args.seed}\n"
         f"  OCPP endpoint  {ocpp_url}/<chargePointId>\n"
         f"  chargers API   http://{host}:{app.http_port}/api/v1/chargers\n"
@@ -167,6 +187,13 @@ async def run_demo(config: Config, args: argparse.Namespace) -> None:
         flush=True,
     )
     print(month_to_date_report(config, ended), flush=True)
+
+
+def fleet_protocols(args: argparse.Namespace) -> str:
+    """What the demo fleet speaks, e.g. "OCPP 1.6J" or "OCPP 1.6J and 2.0.1 (50 % 2.0.1)"."""
+    if args.ocpp == "mixed":
+        return f"OCPP 1.6J and 2.0.1 ({args.ocpp_201_share:.0%} 2.0.1)"
+    return "OCPP 1.6J" if args.ocpp == "1.6" else "OCPP 2.0.1"
 
 
 def month_to_date_report(config: Config, now: float) -> str:
