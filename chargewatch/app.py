@@ -175,10 +175,9 @@ class App:
         ocpp_metrics = OcppMetrics(self.registry)
         # in order of preference: a charger offering both gets 2.0.1 (websockets picks the
         # first of the server's list that the client offers)
-        adapters = {
-            V201Adapter.subprotocol: V201Adapter(ctx, ocpp_metrics),
-            V16Adapter.subprotocol: V16Adapter(ctx),
-        }
+        v201 = V201Adapter(ctx, ocpp_metrics)
+        adapters = {v201.subprotocol: v201, V16Adapter.subprotocol: V16Adapter(ctx)}
+        self.journal.on_rollback.append(v201.forget)  # it caches EVSE models and seqNos
         self.ocpp = OcppServer(cfg.ocpp, adapters, self.journal, ocpp_metrics)
         await self.ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         api = create_api(

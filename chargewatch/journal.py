@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ class Journal:
     ) -> None:
         self.path = path
         self._db = store.open_db(path, synchronous)
+        self._site_of = site_of
         self.state: LiveState = store.load_state(self._db, site_of)
         self._retention = message_retention_s
         self._metrics = metrics
@@ -61,6 +63,8 @@ class Journal:
         self._last_prune = 0.0
         self.last_seq = store.last_seq(self._db)  # newest committed event
         self._listeners: list[asyncio.Event] = []
+        # told which chargers' staged changes were rolled back (adapters drop their caches)
+        self.on_rollback: list[Callable[[set[str]], None]] = []
 
     def listen(self) -> asyncio.Event:
         """An event set after every commit that added to the journal (consumers clear it)."""
@@ -133,6 +137,7 @@ class Journal:
                 log.exception("journal commit of %d events failed", len(group.events))
                 if self._metrics:
                     self._metrics.commit_errors.inc()
+                self._roll_back(group)
                 error = JournalError(f"journal commit failed: {exc}")
                 for waiter in group.waiters:
                     if not waiter.done():
@@ -148,6 +153,27 @@ class Journal:
                         flag.set()
             if self._closing:
                 self._wake.set()  # drain whatever arrived during the last commit
+
+    def _roll_back(self, failed: _Group) -> None:
+        """Undo a failed group's effect on the live state, so the chargers' retries are
+        processed as new (a retried StartTransaction must not be taken for a repeat of one
+        that was never stored). The state is reloaded from the store in place (the adapters
+        and the API hold it) and the group that filled meanwhile is applied on top again."""
+        try:
+            fresh = store.load_state(self._db, self._site_of)
+        except Exception:
+            log.exception("could not reload the state after a failed commit")
+            return
+        pending = self._group
+        self.state.__dict__.update(fresh.__dict__)
+        regroup = _Group(messages=pending.messages, waiters=pending.waiters)
+        for event in pending.events:
+            self.state.apply(event, regroup.upserts, regroup.inserts)
+            regroup.events.append(event)
+        self._group = regroup
+        chargers = {e.charger_id for e in (*failed.events, *pending.events) if e.charger_id}
+        for callback in self.on_rollback:
+            callback(chargers)
 
     def _write(self, group: _Group) -> None:
         store.write(

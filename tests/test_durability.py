@@ -175,6 +175,61 @@ async def test_a_failed_commit_answers_internal_error_and_loses_nothing_else(
     assert "chargewatch_journal_commit_errors_total 1.0" in text
 
 
+def fail_next_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's next group commit fails like a full disk; the ones after it succeed."""
+    from chargewatch import store
+
+    real_write, failures = store.write, []
+
+    def failing_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(store, "write", failing_once)
+
+
+async def test_a_start_retried_after_a_failed_commit_is_stored_not_taken_for_a_repeat(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failed commit's session was already in the live state; without a rollback the
+    retry looked like a repeated StartTransaction, was answered, and never stored."""
+    async with raw_charger(app.ocpp_port, "CP-RB") as ws:
+        await call(ws, "BootNotification", BOOT)
+        fail_next_write(monkeypatch)
+        first = await call(ws, "StartTransaction", start_payload(), message_id="st-1")
+        assert first[:3] == [4, "st-1", "InternalError"]
+        retry = await call(ws, "StartTransaction", start_payload(), message_id="st-1")
+        assert retry[0] == 3
+        txid = retry[2]["transactionId"]
+    assert db_rows(app.config.data_dir, "SELECT session_id FROM sessions") == [(str(txid),)]
+    assert app.state.sessions.keys() == {str(txid)}
+
+
+async def test_a_201_transaction_event_retried_after_a_failed_commit_is_not_a_duplicate(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = {
+        "eventType": "Started",
+        "timestamp": NOW,
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "t-1", "chargingState": "Charging"},
+        "evse": {"id": 1, "connectorId": 1},
+    }
+    async with raw_charger(app.ocpp_port, "ST-RB", subprotocols=("ocpp2.0.1",)) as ws:
+        await call(ws, "Heartbeat", {})  # the connection is journaled
+        fail_next_write(monkeypatch)
+        first = await call(ws, "TransactionEvent", started, message_id="te-1")
+        assert first[:3] == [4, "te-1", "InternalError"]
+        assert (await call(ws, "TransactionEvent", started, message_id="te-1"))[0] == 3
+    sessions = db_rows(app.config.data_dir, "SELECT session_id FROM sessions")
+    assert sessions == [("ST-RB:t-1",)]
+    statuses = db_rows(app.config.data_dir, "SELECT status FROM status_history")
+    assert statuses == [("Charging",)]
+
+
 async def test_raw_message_log_is_pruned_after_its_retention(start_app) -> None:
     app: App = await start_app("storage:\n  message_log_retention_hours: 0.0003\n")  # ~1 s
     async with raw_charger(app.ocpp_port, "CP-LOG") as ws:

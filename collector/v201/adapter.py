@@ -76,6 +76,13 @@ class V201Adapter:
     def error_code(self, kind: str) -> str:
         return ERROR_CODES.get(kind, "GenericError")
 
+    def forget(self, chargers: set[str]) -> None:
+        """The journal rolled these chargers' unstored changes back: drop what this adapter
+        derived from them (EVSE models, seqNos), to be rebuilt from the reloaded state."""
+        for cid in chargers:
+            self._stations.pop(cid, None)
+            self._transactions.forget(cid)
+
     def handle(
         self, charger_id: str, action: str, payload: dict[str, Any], now: float
     ) -> tuple[dict[str, Any], list[ev.Event]]:

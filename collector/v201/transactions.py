@@ -62,6 +62,9 @@ class Transactions:
         self._on_gap, self._on_duplicate = on_gap, on_duplicate
         self._seqs: dict[str, OrderedDict[str, Sequence]] = {}
 
+    def forget(self, cid: str) -> None:
+        self._seqs.pop(cid, None)
+
     def _sequence(self, cid: str, txid: str) -> tuple[Sequence, bool]:
         per = self._seqs.setdefault(cid, OrderedDict())
         seq = per.get(txid)
