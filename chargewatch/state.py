@@ -330,6 +330,8 @@ class LiveState:
                 up[("connectors", e.charger_id, conn.connector_id)] = ("connectors", _row(conn))
         session.meter_stop_wh, session.stopped_at = e.meter_stop_wh, e.stopped_at
         session.stop_reason, session.stop_id_tag = e.reason, e.id_tag
+        if session.id_tag is None:  # 2.0.1: the idToken may first come after the start
+            session.id_tag = e.id_tag
         session.energy_wh, session.updated_at = e.energy_wh, e.ts
         if e.meter_stop_wh is not None:
             session.meter_last_wh = e.meter_stop_wh

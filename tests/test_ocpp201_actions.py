@@ -152,7 +152,8 @@ async def test_a_session_through_occupied_and_charging_states(app: App, http) ->
         "FROM sessions WHERE charger_id='ST-TX'",
     )
     assert row == [
-        ("ST-TX:f3b1-tx", "f3b1-tx", 1, None, 2000.0, 14250.0, 12250.0, 7200.0, "Local", 2635.0)
+        # authorised after the start: the session has the idTag once its end says it
+        ("ST-TX:f3b1-tx", "f3b1-tx", 1, "04A2B3", 2000.0, 14250.0, 12250.0, 7200.0, "Local", 2635.0)
     ]
     [stopped] = journal(app, "ST-TX", "session_stopped")
     assert stopped["id_tag"] == "04A2B3"  # authorised after the start: known at the end
