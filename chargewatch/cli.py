@@ -83,7 +83,8 @@ def _add_fleet_flags(p: argparse.ArgumentParser, chargers: int) -> None:
         "--ocpp",
         choices=("1.6", "2.0.1", "mixed"),
         default="1.6",
-        help="OCPP version the chargers speak; mixed: --ocpp-201-share of them 2.0.1 (1.6)",
+        help="OCPP version the chargers speak; mixed: --ocpp-201-share of them 2.0.1 "
+        "(default 1.6; demo: mixed)",
     )
     p.add_argument(
         "--ocpp-201-share",
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="collector + 20 simulated chargers with faults, live")
     _add_server_flags(demo)
     _add_fleet_flags(demo, chargers=20)
-    demo.set_defaults(meter_interval=2.0, faults=0.15, seed=42)
+    demo.set_defaults(meter_interval=2.0, faults=0.15, seed=42, ocpp="mixed")
     return parser
 
 

@@ -143,6 +143,9 @@ def test_demo_prints_urls_and_summaries_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
     assert "connectors:" in out and "energy" in out
     assert "notifications:" in out and "/api/v1/notifications" in out
     assert "Stopped cleanly" in out
+    # the run ends with its month-to-date SLA report
+    report = next(line for line in out.splitlines() if line.startswith("Month-to-date SLA report"))
+    assert Path(report.split(": ", 1)[1]).is_file() and "Uptime " in out
     db = sqlite3.connect(data / "chargewatch.db")
     try:
         # every charger's connection was closed and journaled on the way out
@@ -151,6 +154,8 @@ def test_demo_prints_urls_and_summaries_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
         assert opened >= 6 and opened == closed
         assert db.execute("SELECT COUNT(*) FROM chargers WHERE connected=1").fetchone()[0] == 0
         assert db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] > 0
+        protocols = db.execute("SELECT DISTINCT protocol FROM connection_history").fetchall()
+        assert sorted(protocols) == [("ocpp1.6",), ("ocpp2.0.1",)]  # the demo fleet is mixed
     finally:
         db.close()
 
