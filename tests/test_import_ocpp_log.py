@@ -6,131 +6,26 @@ expected rows are computed by hand from the logs below.
 
 from __future__ import annotations
 
-import csv
 import json
-import sqlite3
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
+from import_logs import (
+    CLI,
+    T0,
+    call,
+    iso,
+    result,
+    rows,
+    run,
+    seed_live,
+    session_log,
+    snapshot,
+    write_csv,
+)
 
-from chargewatch import events as ev
-from chargewatch import store
-from chargewatch.cli import main
 from chargewatch.datadir import DataDirLock
-from chargewatch.state import LiveState
-
-CLI = [sys.executable, "-m", "chargewatch.cli"]
-T0 = 1709287200.0  # 2024-03-01T10:00:00Z
-CX = "https://chargex.inl.gov"
-
-
-def iso(ts: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
-def call(uid: str, action: str, payload: dict[str, Any]) -> list[Any]:
-    return [2, uid, action, payload]
-
-
-def result(uid: str, payload: dict[str, Any]) -> list[Any]:
-    return [3, uid, payload]
-
-
-def write_csv(path: Path, rows: list[tuple[Any, ...]], header: tuple[str, ...] | None = None):
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header or ("timestamp", "charger_id", "direction", "message"))
-        for row in rows:
-            w.writerow([json.dumps(c) if isinstance(c, list) else c for c in row])
-    return path
-
-
-def session_log(cid: str = "CP-1") -> list[tuple[Any, ...]]:
-    """A charger's morning, as the other central system logged it (CSV line N+2 = row N)."""
-    return [
-        (iso(T0), cid, "in", call("b1", "BootNotification", {"chargePointVendor": "V",
-                                                              "chargePointModel": "M"})),
-        (iso(T0 + 0.2), cid, "out", result("b1", {"status": "Accepted",
-                                                  "currentTime": iso(T0), "interval": 60})),
-        (iso(T0 + 60), cid, "in", call("s1", "StatusNotification", {
-            "connectorId": 1, "status": "Preparing", "errorCode": "NoError"})),
-        (iso(T0 + 60), cid, "out", result("s1", {})),
-        (iso(T0 + 70), cid, "in", call("a1", "Authorize", {"idTag": "TAG1"})),
-        (iso(T0 + 70), cid, "out", result("a1", {"idTagInfo": {"status": "Invalid"}})),
-        (iso(T0 + 80), cid, "in", call("t1", "StartTransaction", {
-            "connectorId": 1, "idTag": "TAG1", "meterStart": 1000, "timestamp": iso(T0 + 80)})),
-        (iso(T0 + 80), cid, "out", result("t1", {"transactionId": 4711,
-                                                 "idTagInfo": {"status": "Accepted"}})),
-        (iso(T0 + 140), cid, "in", call("m1", "MeterValues", {
-            "connectorId": 1, "transactionId": 4711, "meterValue": [{
-                "timestamp": iso(T0 + 140), "sampledValue": [
-                    {"value": "2.5", "unit": "kWh"},
-                    {"value": "7.2", "unit": "kW", "measurand": "Power.Active.Import"}]}]})),
-        (iso(T0 + 140), cid, "out", result("m1", {})),
-        (iso(T0 + 200), cid, "in", call("h1", "Heartbeat", {})),
-        (iso(T0 + 200), cid, "out", result("h1", {"currentTime": iso(T0 + 200)})),
-        # 1000 s of silence: more than 3 x 60 s
-        (iso(T0 + 1200), cid, "in", call("s2", "StatusNotification", {
-            "connectorId": 1, "status": "Faulted", "errorCode": "OtherError",
-            "vendorId": CX, "vendorErrorCode": "CX008"})),
-        (iso(T0 + 1200), cid, "out", result("s2", {})),
-        (iso(T0 + 1260), cid, "in", call("x1", "StopTransaction", {
-            "transactionId": 4711, "meterStop": 6000, "timestamp": iso(T0 + 1260),
-            "reason": "EmergencyStop"})),
-        (iso(T0 + 1260), cid, "out", result("x1", {"idTagInfo": {"status": "Accepted"}})),
-        # the central system's own call and the charger's answer: not history
-        (iso(T0 + 1300), cid, "out", call("r1", "RemoteStartTransaction", {"idTag": "TAG2"})),
-        (iso(T0 + 1300), cid, "in", result("r1", {"status": "Accepted"})),
-    ]  # fmt: skip
-
-
-def seed_live(data_dir: Path) -> None:
-    """What the live collector had already written: a connected charger with a session."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    db = store.open_db(data_dir / "chargewatch.db")
-    state, up, ins = LiveState(), {}, []
-    now = 1767225600.0  # 2026
-    events = [
-        ev.Connected("CP-1", now, "10.0.0.7:5123", "ocpp1.6"),
-        ev.StatusReported("CP-1", now, connector_id=1, status="Charging", error_code="NoError"),
-        ev.SessionStarted("CP-1", now, session_id="1", transaction_id="1", connector_id=1,
-                          id_tag="LIVE", meter_start_wh=0.0, started_at=now),
-    ]  # fmt: skip
-    for e in events:
-        state.apply(e, up, ins)
-    store.write(db, [store.encode_event(e) for e in events], up.values(), ins, [])
-    db.close()
-
-
-def rows(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(data_dir / "chargewatch.db")
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
-
-
-def snapshot(data_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
-    tables = ("journal", "chargers", "connectors", "meta", "status_history",
-              "connection_history", "sessions", "import_journal", "messages")  # fmt: skip
-    out = {t: rows(data_dir, f"SELECT * FROM {t} ORDER BY 1, 2") for t in tables}
-    # imported_at is the wall clock of the run that imported the line
-    out["import_journal"] = [r[:-1] for r in out["import_journal"]]
-    return out
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(["import", "ocpp-log", "--progress", "0", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_csv_becomes_history_and_leaves_live_state_alone(
@@ -398,107 +293,3 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
         lock.release()
     assert done.returncode == 2
     assert "is in use by another chargewatch process" in done.stderr
-
-
-_FIELD = st.one_of(
-    st.text(max_size=30),
-    st.sampled_from([iso(T0), "1709287200", "1709287200123", "", "CP-1", "in", "out", "CALL",
-                     "3", "nan", "1e400", "-5", "2024-02-30T00:00:00Z"]),
-)  # fmt: skip
-_PAYLOAD = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                  max_size=4),
-    max_leaves=8,
-)  # fmt: skip
-_ACTIONS = st.sampled_from(["BootNotification", "StatusNotification", "MeterValues",
-                            "StartTransaction", "StopTransaction", "Heartbeat", "Authorize",
-                            "DataTransfer", "Reset", "Nope"])  # fmt: skip
-_FRAME = st.one_of(
-    st.text(max_size=40),
-    st.sampled_from(
-        [  # lone surrogates SQLite cannot store; a proper pair it can
-            '[2,"\\ud800","Heartbeat",{}]',
-            '[2,"u9","StatusNotification",{"connectorId":1,"status":"Available",'
-            '"errorCode":"NoError","info":"\\udead \\ud83d\\ude00"}]',
-            '[2,"u8","DataTransfer",{"vendorId":"\\ud83d\\ude00"}]',
-        ]
-    ),
-    st.builds(lambda a, p: json.dumps([2, "u1", a, p]), _ACTIONS, _PAYLOAD),
-    st.builds(lambda p: json.dumps([3, "u1", p]), _PAYLOAD),
-    st.builds(lambda p: json.dumps([4, "u1", "X", "", p]), _PAYLOAD),
-    st.builds(json.dumps, _PAYLOAD),
-)
-_INT = st.one_of(st.integers(-2, 3), st.integers(), _PAYLOAD)
-# payloads close enough to their schema that the adapter's own checks and the pairing run
-_NEAR = st.one_of(
-    st.builds(
-        lambda c, s, e: [2, "u1", "StatusNotification",
-                         {"connectorId": c, "status": s, "errorCode": e}],
-        _INT, st.sampled_from(["Available", "Charging", "Faulted", "Bad"]),
-        st.sampled_from(["NoError", "OtherError", "Nope"]),
-    ),
-    st.builds(
-        lambda c, m: [2, "u2", "StartTransaction",
-                      {"connectorId": c, "idTag": "T", "meterStart": m, "timestamp": iso(T0)}],
-        _INT, _INT,
-    ),
-    st.builds(lambda t: [3, "u2", {"transactionId": t, "idTagInfo": {"status": "Accepted"}}],
-              _INT),
-    st.builds(
-        lambda t, m: [2, "u3", "StopTransaction",
-                      {"transactionId": t, "meterStop": m, "timestamp": iso(T0 + 9)}],
-        _INT, _INT,
-    ),
-    st.builds(lambda i: [3, "u4", {"status": "Accepted", "currentTime": iso(T0),
-                                   "interval": i}], _INT),
-).map(json.dumps)  # fmt: skip
-_ROW = st.one_of(
-    st.tuples(_FIELD, _FIELD, _FIELD, _FRAME),
-    st.tuples(
-        st.sampled_from([iso(T0), iso(T0 + 5), str(T0 + 4000)]),
-        st.sampled_from(["CP-1", "CP-2"]),
-        st.sampled_from(["in", "out", "", "CALL", "CALLRESULT"]),
-        st.one_of(_FRAME, _NEAR),
-    ),
-)
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    rows_=st.lists(_ROW, max_size=12),
-    raw=st.lists(st.binary(max_size=40), max_size=3),
-    jsonl=st.booleans(),
-)
-def test_garbage_never_crashes_and_every_line_is_accounted_for(
-    rows_: list[tuple[str, str, str, str]], raw: list[bytes], jsonl: bool
-) -> None:
-    from chargewatch.config import Config
-    from chargewatch.import_cli import Output, import_logs
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / ("g.jsonl" if jsonl else "g.csv")
-        if jsonl:
-            text = "\n".join(
-                json.dumps({"timestamp": a, "charger_id": b, "direction": c, "message": d})
-                for a, b, c, d in rows_
-            )
-            path.write_bytes(b'{"ts": 1, "charger": "", "raw": ""}\n' + text.encode() + b"\n")
-        else:
-            write_csv(path, rows_)
-        with open(path, "ab") as fh:
-            fh.write(b"\n".join(raw))
-        config = Config().model_copy(update={"data_dir": Path(tmp) / "d"})
-        out = Output([str(path)], 0, False, open(Path(tmp) / "err", "w"))  # noqa: SIM115
-        summary = import_logs([path], config, out)
-        out._err.close()
-        s = summary
-        event(f"imported lines: {min(s.tally.imported_lines, 3)}")  # statistics: not all bad
-        event(f"sessions started: {min(s.tally.sessions_started, 1)}")
-        assert s.read == s.tally.imported_lines + s.duplicates + s.skipped + s.bad
-        data = Path(tmp) / "d"
-        assert rows(data, "SELECT COUNT(*) FROM journal") == [(0,)]
-        assert rows(data, "SELECT COUNT(*) FROM chargers") == [(0,)]
-        assert rows(data, "SELECT COUNT(*) FROM import_journal") == [
-            (s.tally.imported_lines - s.tally.answers,)
-        ]
