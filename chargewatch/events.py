@@ -336,6 +336,25 @@ class ReportPublished(Event):
     receivers: list[str] = field(default_factory=list)  # notifications.receivers names
 
 
+@dataclass(slots=True, frozen=True)
+class CommandSent(Event):
+    """An operator's remote command (collector/commands.py) sent to a charger, and how it
+    ended: durable history of who reset or unlocked what. Not a message of the charger: it
+    changes nothing of its state (no last_seen), and the rules ignore it."""
+
+    kind: ClassVar[str] = "command"
+    command: str = ""  # version-neutral name: "reset", "unlock-connector", ...
+    action: str = ""  # the OCPP action sent: "Reset", "RequestStartTransaction", ...
+    message_id: str = ""
+    request: dict[str, Any] = field(default_factory=dict)  # the OCPP payload sent
+    outcome: str = ""  # answered, call_error, invalid_answer, timeout, disconnected
+    status: str | None = None  # the answer's `status`, when it has one
+    result: dict[str, Any] | None = None  # the charger's payload (CallResult)
+    error: str | None = None  # CallError code and description, or what went wrong
+    elapsed_ms: float | None = None
+    by: str = ""  # who asked, when known
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -362,6 +381,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         OutageExcluded,
         AlertChanged,
         ReportPublished,
+        CommandSent,
     )
 }
 

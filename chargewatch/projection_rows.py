@@ -16,7 +16,7 @@ Insert = tuple[str, tuple[Any, ...]]
 
 # journal kinds whose charger_id is "" or that say nothing about the charger's own state
 NOT_CHARGER_EVENTS = frozenset(
-    {"alert", "alert_ack", "alert_unack", "driver", "silence", "exclusion", "report"}
+    {"alert", "alert_ack", "alert_unack", "driver", "silence", "exclusion", "report", "command"}
 )
 
 
@@ -37,6 +37,7 @@ def project(event: ev.Event, up: Upserts, ins: list[Insert]) -> None:
         )
     # AlertAcknowledged / AlertUnacknowledged: the rule engine answers with an AlertChanged;
     # DriverSet: the notifier's registry (contacts are not state of the network)
+    # CommandSent: history in the journal only; a command is not the charger speaking
 
 
 def _exclusion_row(e: ev.OutageExcluded) -> tuple[Any, ...]:

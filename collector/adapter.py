@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from chargewatch.authorization import Authorizer
 from chargewatch.events import Event
 from chargewatch.state import LiveState
+from collector.commands import Translator
 from collector.validation import VALUE, PayloadError, SchemaSet
 
 
@@ -26,6 +27,7 @@ class Adapter(Protocol):
     subprotocol: str
     schemas: SchemaSet
     handled: frozenset[str]  # charger-initiated actions this adapter answers
+    commands: Translator  # operators' remote commands as this version's calls
 
     def error_code(self, kind: str) -> str:
         """The CallError code of this OCPP version for a framing or payload problem kind."""
@@ -46,6 +48,13 @@ class HandlerError(Exception):
         self.code, self.description = code, description
 
 
+# Charger times outside these years are refused: no clock is right there, and beyond them
+# the API (Python datetimes end at 9999 UTC, "9999-12-31T23:59-23:59" is later) and the
+# reports (pandas timestamps end in 2262) could not represent what was stored.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC).timestamp()
+LATEST = datetime(2200, 1, 1, tzinfo=UTC).timestamp()
+
+
 def parse_time(value: str, field: str) -> float:
     """An OCPP dateTime (schema-checked shape) as epoch seconds; impossible dates are refused."""
     try:
@@ -54,7 +63,10 @@ def parse_time(value: str, field: str) -> float:
         raise PayloadError(VALUE, f"{field}: {value!r} is not a valid date-time", field) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    ts = parsed.timestamp()
+    if not EARLIEST <= ts < LATEST:
+        raise PayloadError(VALUE, f"{field}: {value!r} is not between 1970 and 2199", field)
+    return ts
 
 
 def parse_decimal(value: str, field: str) -> float:

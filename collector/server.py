@@ -8,10 +8,12 @@ one bad charger never touches another's connection or data.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import OrderedDict
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -25,6 +27,7 @@ from chargewatch.journal import Journal, JournalError
 from collector import framing
 from collector.adapter import Adapter, HandlerError
 from collector.metrics import OcppMetrics
+from collector.pending import Answer, NotConnected, PendingCalls, wait_answer
 from collector.validation import PayloadError
 
 log = logging.getLogger(__name__)
@@ -46,13 +49,14 @@ def offered_subprotocols(headers: Headers) -> list[str]:
 class _Charger:
     """One open connection: the charger, its adapter and the answers it may ask for again."""
 
-    __slots__ = ("adapter", "charger_id", "recent", "ws")
+    __slots__ = ("adapter", "charger_id", "pending", "recent", "ws")
 
     def __init__(
         self, charger_id: str, ws: ServerConnection, adapter: Adapter, recent: list[tuple[str, str]]
     ) -> None:
         self.charger_id, self.ws, self.adapter = charger_id, ws, adapter
         self.recent: OrderedDict[str, str] = OrderedDict(recent)
+        self.pending = PendingCalls()  # our calls (remote commands) awaiting an answer
 
     def remember(self, message_id: str, answer: str) -> None:
         self.recent[message_id] = answer
@@ -187,6 +191,7 @@ class OcppServer:
             log.error("%s: journal unavailable, closing the connection", charger_id)
         finally:
             gauge.dec()
+            charger.pending.fail_all(f"{charger_id} disconnected before answering")
             if self.connections.get(charger_id) is charger:
                 del self.connections[charger_id]
                 code = ws.close_code
@@ -201,6 +206,33 @@ class OcppServer:
                 except JournalError:
                     log.error("%s: could not journal the disconnect", charger_id)
 
+    # ---- our calls ---------------------------------------------------------------------
+    def adapter_of(self, charger_id: str) -> Adapter:
+        """The adapter of the charger's open connection; NotConnected without one."""
+        charger = self.connections.get(charger_id)
+        if charger is None:
+            raise NotConnected(f"{charger_id} is not connected")
+        return charger.adapter
+
+    async def call(
+        self, charger_id: str, action: str, payload: dict[str, Any], timeout_s: float
+    ) -> Answer:
+        """Send a CSMS-initiated call over the charger's live connection and await the answer.
+
+        Raises NotConnected, CallTimeout or ConnectionLost (collector/pending.py).
+        """
+        charger = self.connections.get(charger_id)
+        if charger is None:
+            raise NotConnected(f"{charger_id} is not connected")
+        mid, future = charger.pending.open()
+        started = time.perf_counter()
+        try:
+            await charger.ws.send(json.dumps([framing.CALL, mid, action, payload]))
+        except ConnectionClosed:
+            charger.pending.discard(mid)
+            raise NotConnected(f"{charger_id} disconnected before the call went out") from None
+        return await wait_answer(charger.pending, mid, future, started, timeout_s)
+
     # ---- frames ------------------------------------------------------------------------
     async def _on_frame(self, charger: _Charger, text: str) -> str | None:
         """Handle one text frame; return the answer to send, if any."""
@@ -212,7 +244,9 @@ class OcppServer:
         except framing.FrameError as exc:
             return self._on_bad_frame(charger, text, now, exc)
         if not isinstance(frame, framing.Call):
-            # We send no calls yet, so any CallResult / CallError answers nothing of ours.
+            if charger.pending.resolve(frame):
+                return None  # the answer to one of our calls (collector/commands.py)
+            # a CallResult / CallError for no call of ours (or one that timed out already)
             self.metrics.unexpected_responses.inc()
             log.warning(
                 "%s: unexpected %s for message id %s", cid, type(frame).__name__, frame.message_id

@@ -40,7 +40,7 @@ from rules.params import Override, ParamTable
 from rules.schema import ConditionSpec, RuleSpec
 
 # journal kinds that are not facts about chargers: our own transitions and the notifier's
-NOT_FACTS = frozenset({"alert", "silence", "driver", "exclusion", "report"})
+NOT_FACTS = frozenset({"alert", "silence", "driver", "exclusion", "report", "command"})
 MIN_STEP = 0.001  # seconds: the earliest a timer can be due after the engine's now
 _SPACES = re.compile(r"[ \t]{2,}")  # left where a template names a detail that was empty
 _BEFORE_STOP = re.compile(r"[ \t]+([.,;:)])")

@@ -39,7 +39,8 @@ CONSUMER = "rules"
 READ_BATCH = 1000
 PROGRESS_EVERY_S = 5.0  # while catching up on a long journal at start
 IDLE_WAKE_S = 1.0  # when idle, time still passes: check timers at least this often
-SKIP = frozenset({"alert", "silence", "driver", "exclusion", "report"})  # ours; the notifier's
+# ours; the notifier's; operators' remote commands
+SKIP = frozenset({"alert", "silence", "driver", "exclusion", "report", "command"})
 
 
 class RuleMetrics:

@@ -176,6 +176,19 @@ EVENTS: list[ev.Event] = [
         summary="Uptime 99.1 %",
         receivers=["noc"],
     ),
+    ev.CommandSent(
+        "CP",
+        14.99,
+        command="reset",
+        action="Reset",
+        message_id="0f8c6c1e-5b55-4c4f-9d43-6b1c2f1f0a11",
+        request={"type": "Soft"},
+        outcome="answered",
+        status="Accepted",
+        result={"status": "Accepted"},
+        elapsed_ms=12.5,
+        by="alice",
+    ),
     ev.Disconnected("CP", 14.0, code=1006, reason=""),
 ]
 

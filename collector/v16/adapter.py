@@ -16,6 +16,7 @@ from collector import validation as v
 from collector.adapter import AdapterContext, HandlerError, iso, parse_decimal, parse_time
 from collector.framing import BAD_STRUCTURE, INVALID_JSON, NOT_ARRAY, UNKNOWN_MESSAGE_TYPE
 from collector.units import normalise
+from collector.v16.commands import TRANSLATOR
 
 SUBPROTOCOL = "ocpp1.6"
 
@@ -70,6 +71,7 @@ def _samples(meter_values: list[dict[str, Any]], field: str) -> tuple[ev.Sample,
 
 class V16Adapter:
     subprotocol = SUBPROTOCOL
+    commands = TRANSLATOR  # remote commands in this version's terms
 
     def __init__(self, ctx: AdapterContext) -> None:
         self.ctx = ctx

@@ -20,6 +20,7 @@ from collector.adapter import AdapterContext, HandlerError, iso, parse_time
 from collector.framing import BAD_STRUCTURE, INVALID_JSON, NOT_ARRAY, UNKNOWN_MESSAGE_TYPE
 from collector.metrics import OcppMetrics
 from collector.v201 import events_map, meter
+from collector.v201.commands import TRANSLATOR
 from collector.v201.evse import RESTORED, SEEDED, Station
 from collector.v201.transactions import Transactions, id_tag_of
 
@@ -50,6 +51,7 @@ DATA_LIMIT = 65536  # characters of a DataTransfer's data kept (the frame limit 
 
 class V201Adapter:
     subprotocol = SUBPROTOCOL
+    commands = TRANSLATOR  # remote commands in this version's terms
 
     def __init__(self, ctx: AdapterContext, metrics: OcppMetrics | None = None) -> None:
         self.ctx = ctx

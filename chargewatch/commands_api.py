@@ -1,0 +1,95 @@
+"""`POST /api/v1/chargers/{id}/commands/<command>`: remote commands to a connected charger.
+
+One endpoint per version-neutral command (collector/commands.py); the answer is the
+charger's own payload. This module has no `from __future__ import annotations`: the body
+types are built in a loop and FastAPI reads them from the endpoint's live annotations.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
+from collector import commander as cmd
+from collector.commands import COMMANDS, BadParams, Command, Unsupported
+from collector.pending import NotConnected
+
+MAX_TIMEOUT_S = 300.0
+
+# how an outcome that is not an answer reaches the operator
+FAILURE_STATUS = {
+    cmd.TIMEOUT: 504,
+    cmd.DISCONNECTED: 502,
+    cmd.CALL_ERROR: 502,
+    cmd.INVALID_ANSWER: 502,
+}
+
+
+class CommandOut(BaseModel):
+    charger: str
+    protocol: str
+    command: str
+    action: str  # the OCPP action sent
+    status: str | None  # the answer's `status` (Accepted, Rejected, ...) when it has one
+    result: dict[str, Any]  # the charger's payload
+    elapsed_ms: float | None
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no charger of that id has connected"},
+    409: {"model": Problem, "description": "the charger is not connected"},
+    422: {"model": Problem, "description": "the charger's OCPP version has no such command"},
+    502: {"model": Problem, "description": "CallError, a broken answer, or a disconnect"},
+    504: {"model": Problem, "description": "the charger did not answer in time"},
+}
+
+
+def _endpoint(commander: cmd.Commander, name: str, model: type[Command]) -> Any:
+    async def send(
+        charger_id: str,
+        body: model,  # type: ignore[valid-type]
+        timeout: float = Query(  # noqa: ASYNC109 - the HTTP parameter's name
+            cmd.DEFAULT_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S, description="seconds to wait"
+        ),
+    ) -> CommandOut:
+        try:
+            out = await commander.run(charger_id, name, body, timeout)
+        except cmd.UnknownCharger as exc:
+            raise HTTPException(404, str(exc)) from None
+        except NotConnected as exc:
+            raise HTTPException(409, str(exc)) from None
+        except (Unsupported, BadParams) as exc:
+            raise HTTPException(422, str(exc)) from None
+        if out.outcome != cmd.ANSWERED:
+            raise HTTPException(FAILURE_STATUS[out.outcome], out.error or out.outcome)
+        return CommandOut(
+            charger=out.charger,
+            protocol=out.protocol,
+            command=out.command,
+            action=out.action,
+            status=out.status,
+            result=out.result,
+            elapsed_ms=out.elapsed_ms,
+        )
+
+    send.__name__ = f"command_{name.replace('-', '_')}"
+    send.__doc__ = f"Send `{name}` to a connected charger; its answer, or why there is none."
+    return send
+
+
+def commands_router(commander: cmd.Commander) -> APIRouter:
+    """Every remote command as a POST (commands change chargers: operators only)."""
+    router = APIRouter(tags=["commands"])
+    for name, model in COMMANDS.items():
+        router.add_api_route(
+            f"/api/v1/chargers/{{charger_id}}/commands/{name}",
+            _endpoint(commander, name, model),
+            methods=["POST"],
+            response_model=CommandOut,
+            responses=RESPONSES,
+        )
+    return router
