@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
 from chargewatch import __version__
+from chargewatch.access import Access
+from chargewatch.access_api import AccessMiddleware, access_router
 from chargewatch.alerts_api import AlertSource, alerts_router
 from chargewatch.faults import chargex_code
 from chargewatch.journal import Journal
@@ -159,18 +160,22 @@ def create_api(
     journal: Journal | None = None,
     routers: list[APIRouter] | None = None,
     tokens: list[str] | None = None,
+    access: Access | None = None,
 ) -> FastAPI:
     """The HTTP API over the live state.
 
     State endpoints are `async def`: they run on the event loop that mutates the state, so
-    they never see it half-changed.
+    they never see it half-changed. Access (tokens, roles, audit) is the middleware's:
+    `access`, or else just the config `tokens` (admin) without store or audit.
     """
     api = FastAPI(
         title="ChargeWatch",
         version=__version__,
         description="Monitoring and alerting for OCPP charging networks.",
     )
-    protected = APIRouter(dependencies=[Depends(token_check(tokens or []))])
+    # the middleware authenticates, authorises and audits; the dependency documents it
+    protected = APIRouter(dependencies=[Depends(BEARER)])
+    api.add_middleware(AccessMiddleware, access=access or Access(tokens or []))
 
     @api.get(
         "/healthz", response_model=Health, tags=["operations"], responses={503: {"model": Health}}
@@ -226,28 +231,11 @@ def create_api(
         protected.include_router(alerts_router(alerts, journal))
     for router in routers or ():
         protected.include_router(router)  # the components' own endpoints (the notifier's)
+    if access is not None:
+        protected.include_router(access_router(access))  # /api/v1/tokens, /api/v1/audit
     api.include_router(protected)
     return api
 
 
-def token_check(tokens: list[str]) -> Callable[..., None]:
-    """A dependency: with tokens configured, /api/v1 needs `Authorization: Bearer TOKEN`.
-    /healthz and /metrics stay open for load balancers and Prometheus."""
-    bearer = HTTPBearer(auto_error=False, description="a token from http.api_tokens")
-    wanted = [t.encode() for t in tokens]
-
-    def check(
-        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
-    ) -> None:
-        if not wanted:
-            return
-        given = (credentials.credentials if credentials else "").encode()
-        # compare with every token, always: the time taken does not tell which one is close
-        if not any([hmac.compare_digest(given, t) for t in wanted]):
-            raise HTTPException(
-                401,
-                "missing or wrong API token (Authorization: Bearer <token>)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    return check
+# OpenAPI's description of the bearer scheme; AccessMiddleware does the checking
+BEARER = HTTPBearer(auto_error=False, description="an API token (chargewatch tokens create)")

@@ -12,16 +12,20 @@ import uvicorn
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from chargewatch import events as ev
+from chargewatch.access import Access
 from chargewatch.alerts import Alert
 from chargewatch.api import create_api
 from chargewatch.authorization import Authorizer
+from chargewatch.commands_api import commands_router
 from chargewatch.config import Config
 from chargewatch.datadir import DataDirLock
 from chargewatch.exclusions_api import exclusions_router
+from chargewatch.http_security import tls_context, warn_if_readable
 from chargewatch.journal import Journal
 from chargewatch.metrics import JournalMetrics, SiteInfoCollector, StateCollector
 from chargewatch.state import LiveState
 from collector.adapter import AdapterContext
+from collector.commander import Commander
 from collector.metrics import OcppMetrics
 from collector.server import OcppServer
 from collector.sinks.shipper import InfluxShipper
@@ -73,6 +77,7 @@ class App:
         self.reports: ReportScheduler | None = None
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
+        self.access: Access | None = None
 
     @property
     def ocpp_port(self) -> int:
@@ -180,14 +185,21 @@ class App:
         self.journal.on_rollback.append(v201.forget)  # it caches EVSE models and seqNos
         self.ocpp = OcppServer(cfg.ocpp, adapters, self.journal, ocpp_metrics)
         await self.ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
+        warn_if_readable(cfg)
+        tls = tls_context(cfg)
+        self.access = Access([t.get_secret_value() for t in cfg.http.api_tokens], self.journal.path)
         api = create_api(
             self.journal.state,
             self.registry,
             self._journal_ok,
             _AllAlerts(self.rules, self.notifier),
             self.journal,
-            [notifier_router(self.notifier, self.journal), exclusions_router(self.journal)],
-            [t.get_secret_value() for t in cfg.http.api_tokens],
+            [
+                notifier_router(self.notifier, self.journal),
+                exclusions_router(self.journal),
+                commands_router(Commander(self.ocpp, self.journal)),
+            ],
+            access=self.access,
         )
         self._http = _EmbeddedUvicorn(
             uvicorn.Config(
@@ -197,6 +209,8 @@ class App:
                 log_level="warning",
                 lifespan="off",
                 access_log=False,
+                # uvicorn calls it with (config, its default factory): ours sets TLS ≥ 1.2
+                ssl_context_factory=None if tls is None else (lambda _c, _d: tls),
             )
         )
         self._http_task = asyncio.create_task(self._http.serve(), name="http")
@@ -206,16 +220,18 @@ class App:
                 raise RuntimeError(f"HTTP server could not listen on port {cfg.http.port}")
             await asyncio.sleep(0.01)
         log.info(
-            "OCPP endpoint ws://%s:%d%s/<chargePointId>, HTTP API http://%s:%d",
+            "OCPP endpoint ws://%s:%d%s/<chargePointId>, HTTP API %s://%s:%d",
             cfg.ocpp.host,
             self.ocpp_port,
             cfg.ocpp.path_prefix,
+            "http" if tls is None else "https",
             cfg.http.host,
             self.http_port,
         )
-        if not cfg.http.api_tokens:
+        if self.access.open:
             log.warning(
-                "the HTTP API is open to anyone who can reach port %d: set http.api_tokens",
+                "the HTTP API is open to anyone who can reach port %d: set http.api_tokens "
+                "or create a token (chargewatch tokens create)",
                 self.http_port,
             )
 
@@ -262,6 +278,9 @@ class App:
         if self.influx is not None:
             await self.influx.stop()  # after the OCPP stop, so the disconnects are shipped too
             self.influx = None
+        if self.access is not None:
+            self.access.close()
+            self.access = None
         if self.journal is not None:
             await self.journal.close()
             self.journal = None

@@ -15,7 +15,16 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chargewatch import __version__, dashboards_cli, import_cli, ops_cli, report_cli, rules_cli
+from chargewatch import (
+    __version__,
+    access_cli,
+    charger_cli,
+    dashboards_cli,
+    import_cli,
+    ops_cli,
+    report_cli,
+    rules_cli,
+)
 from chargewatch.config import Config, ConfigError, load_config
 from chargewatch.datadir import DataDirBusy
 
@@ -114,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules_cli.add_parser(sub)
     ops_cli.add_parsers(sub)
+    charger_cli.add_parsers(sub)
+    access_cli.add_parsers(sub)
     dashboards_cli.add_parser(sub)
     import_cli.add_parser(sub)
     report_cli.add_parsers(sub)
@@ -171,10 +182,11 @@ async def _run(config: Config) -> None:
     await app.start()
     stop = asyncio.Event()
     _stop_on_signals(stop)
+    scheme = "http" if config.http.tls is None else "https"
     print(
         f"ChargeWatch {__version__}: OCPP ws://{config.ocpp.host}:{app.ocpp_port}"
-        f"{config.ocpp.path_prefix}/<chargePointId>  API http://{config.http.host}:"
-        f"{app.http_port}/docs  metrics http://{config.http.host}:{app.http_port}/metrics",
+        f"{config.ocpp.path_prefix}/<chargePointId>  API {scheme}://{config.http.host}:"
+        f"{app.http_port}/docs  metrics {scheme}://{config.http.host}:{app.http_port}/metrics",
         flush=True,
     )
     try:
@@ -232,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
             return rules_cli.main(args)
         if args.command in ops_cli.COMMANDS:
             return ops_cli.main(args)
+        if args.command == charger_cli.COMMAND:
+            return charger_cli.main(args)
+        if args.command in access_cli.COMMANDS:
+            return access_cli.main(args)
         if args.command == dashboards_cli.COMMAND:
             return dashboards_cli.main(args)
         if args.command == import_cli.COMMAND:

@@ -71,11 +71,20 @@ class OcppConfig(_Section):
         return value.rstrip("/")
 
 
+class TlsConfig(_Section):
+    """HTTPS for the API: PEM files, relative to the config file (TLS 1.2 at least)."""
+
+    cert_file: str = Field(min_length=1)  # the certificate chain, leaf first
+    key_file: str = Field(min_length=1)  # its private key, unencrypted
+
+
 class HttpConfig(_Section):
     host: str = "0.0.0.0"
     port: int = Field(8000, ge=0, le=65535)
-    # bearer tokens for /api/v1 (by ${ENV} reference); none: the API is open (a warning)
+    # admin bearer tokens for /api/v1 (by ${ENV} reference); none here and none made by
+    # `chargewatch tokens create`: the API is open (a warning)
     api_tokens: list[SecretStr] = Field(default_factory=list)
+    tls: TlsConfig | None = None
 
     @field_validator("api_tokens")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -75,7 +76,10 @@ class Client:
                 raise OpsError("the token contains characters a header cannot carry", True)
             self.headers["Authorization"] = f"Bearer {token}"
         self.pool = urllib3.PoolManager(
-            retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
+            retries=False,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            # https:// with a private CA or a self-signed certificate (http.tls)
+            ca_certs=os.environ.get("CHARGEWATCH_CA_FILE") or None,
         )
 
     def get(self, path: str, **params: Any) -> Any:

@@ -116,6 +116,16 @@ CREATE TABLE IF NOT EXISTS notification_log (
     receipt TEXT);
 CREATE INDEX IF NOT EXISTS notification_log_by_outbox ON notification_log (outbox_id);
 CREATE INDEX IF NOT EXISTS notification_log_by_time ON notification_log (at);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL,
+    token_sha256 TEXT NOT NULL UNIQUE, created REAL NOT NULL, created_by TEXT NOT NULL,
+    last_used REAL, revoked REAL);
+CREATE UNIQUE INDEX IF NOT EXISTS api_tokens_active_name ON api_tokens (name)
+    WHERE revoked IS NULL;
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, who TEXT NOT NULL, role TEXT,
+    method TEXT NOT NULL, path TEXT NOT NULL, query TEXT NOT NULL, summary TEXT NOT NULL,
+    status INTEGER NOT NULL);
 """
 
 _INSERTS = {

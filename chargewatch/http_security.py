@@ -1,0 +1,57 @@
+"""Start-up checks around the HTTP API: its TLS context and the config file's permissions."""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import stat
+
+from chargewatch.config import Config
+from chargewatch.yamlfile import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def tls_context(cfg: Config) -> ssl.SSLContext | None:
+    """The server context for `http.tls` (None: plain HTTP); TLS 1.2 is the floor.
+
+    A missing or unreadable file, or a key that does not fit the certificate, is a config
+    error naming the key and the file (never the key's contents)."""
+    tls = cfg.http.tls
+    if tls is None:
+        return None
+    cert, key = cfg.base_dir / tls.cert_file, cfg.base_dir / tls.key_file
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    for name, path in (("http.tls.cert_file", cert), ("http.tls.key_file", key)):
+        if not path.is_file():
+            raise ConfigError(f"no such file: {path}", file=cfg.source, key=name)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc.__class__.__name__
+        raise ConfigError(
+            f"cannot load the certificate {cert} with the key {key}: {reason}",
+            file=cfg.source,
+            key="http.tls",
+        ) from None
+    return ctx
+
+
+def warn_if_readable(cfg: Config) -> None:
+    """The config may hold secrets (or name the files that do): say so when others can
+    read it."""
+    if cfg.source is None:
+        return
+    try:
+        mode = os.stat(cfg.source).st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        log.warning(
+            "config file %s is readable by group or others (mode %03o): "
+            "chmod 600 it, secrets belong in ${ENV} references",
+            cfg.source,
+            stat.S_IMODE(mode),
+        )
