@@ -57,7 +57,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 @contextlib.contextmanager
-def _offline(data_dir: Path, write: bool) -> Iterator[Any]:
+def offline_store(data_dir: Path, write: bool) -> Iterator[Any]:
     """The store of a data dir; writing needs the lock `chargewatch run` holds."""
     lock = DataDirLock(data_dir)
     if write:
@@ -91,7 +91,7 @@ def _client(args: argparse.Namespace) -> Client:
 
 def _create(args: argparse.Namespace) -> int:
     if args.data_dir is not None:
-        with _offline(args.data_dir, write=True) as conn:
+        with offline_store(args.data_dir, write=True) as conn:
             try:
                 token = ac.insert_token(conn, args.name, args.role, OFFLINE_BY)
             except ValueError as exc:
@@ -110,7 +110,7 @@ def _create(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     if args.data_dir is not None:
-        with _offline(args.data_dir, write=False) as conn:
+        with offline_store(args.data_dir, write=False) as conn:
             rows = [{**r, "source": "store"} for r in ac.read_tokens(conn, args.revoked)]
         dates = ("created", "last_used", "revoked")
         items = [{**r, **{k: _iso(r[k]) for k in dates}} for r in rows]
@@ -142,7 +142,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _revoke(args: argparse.Namespace) -> int:
     if args.data_dir is not None:
-        with _offline(args.data_dir, write=True) as conn:
+        with offline_store(args.data_dir, write=True) as conn:
             if not ac.revoke_token(conn, args.name):
                 raise OpsError(f"no active token is named {args.name!r}")
     else:
@@ -153,7 +153,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     if args.data_dir is not None:
-        with _offline(args.data_dir, write=False) as conn:
+        with offline_store(args.data_dir, write=False) as conn:
             rows = ac.read_audit(conn, args.limit, args.before)
         items = [{**r, "at": _iso(r["at"])} for r in rows]
         answer: dict[str, Any] = {"items": items}

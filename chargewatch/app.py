@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterator
 
 import uvicorn
 from prometheus_client import CollectorRegistry, ProcessCollector
 
+from chargewatch import credentials, store
 from chargewatch import events as ev
 from chargewatch.access import Access
 from chargewatch.alerts import Alert
@@ -24,7 +26,9 @@ from chargewatch.http_security import tls_context, warn_if_readable
 from chargewatch.journal import Journal
 from chargewatch.metrics import JournalMetrics, SiteInfoCollector, StateCollector
 from chargewatch.state import LiveState
+from chargewatch.tls import OCPP_TLS12_CIPHERS, server_context
 from collector.adapter import AdapterContext
+from collector.auth import ChargerAuth
 from collector.commander import Commander
 from collector.metrics import OcppMetrics
 from collector.server import OcppServer
@@ -183,7 +187,9 @@ class App:
         v201 = V201Adapter(ctx, ocpp_metrics)
         adapters = {v201.subprotocol: v201, V16Adapter.subprotocol: V16Adapter(ctx)}
         self.journal.on_rollback.append(v201.forget)  # it caches EVSE models and seqNos
-        self.ocpp = OcppServer(cfg.ocpp, adapters, self.journal, ocpp_metrics)
+        self.ocpp = OcppServer(
+            cfg.ocpp, adapters, self.journal, ocpp_metrics, self._charger_auth(), _ocpp_tls(cfg)
+        )
         await self.ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         warn_if_readable(cfg)
         tls = tls_context(cfg)
@@ -235,6 +241,14 @@ class App:
                 self.http_port,
             )
 
+    def _charger_auth(self) -> ChargerAuth:
+        """Who must authenticate how (security profiles), from the config and the store."""
+        cfg = self.config
+        with contextlib.closing(store.open_reader(self.journal.path)) as conn:
+            creds = credentials.load(conn)
+        profiles = {s.id: s.security_profile for s in cfg.sites if s.security_profile}
+        return ChargerAuth(cfg.ocpp.security, creds, cfg.site_of(), profiles)
+
     def _journal_ok(self) -> bool:
         return self.journal is not None and self.journal.running
 
@@ -285,3 +299,19 @@ class App:
             await self.journal.close()
             self.journal = None
         self._lock.release()
+
+
+def _ocpp_tls(cfg: Config) -> ssl.SSLContext | None:
+    """wss:// for the OCPP endpoint (security profiles 2 and 3), when configured."""
+    tls = cfg.ocpp.security.tls
+    if tls is None:
+        return None
+    return server_context(
+        cfg.base_dir,
+        cfg.source,
+        "ocpp.security.tls",
+        tls.cert_file,
+        tls.key_file,
+        tls.ca_file,
+        OCPP_TLS12_CIPHERS,
+    )

@@ -19,6 +19,7 @@ from chargewatch import (
     __version__,
     access_cli,
     charger_cli,
+    chargers_cli,
     dashboards_cli,
     import_cli,
     ops_cli,
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     rules_cli.add_parser(sub)
     ops_cli.add_parsers(sub)
     charger_cli.add_parsers(sub)
+    chargers_cli.add_parsers(sub)
     access_cli.add_parsers(sub)
     dashboards_cli.add_parser(sub)
     import_cli.add_parser(sub)
@@ -246,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             return ops_cli.main(args)
         if args.command == charger_cli.COMMAND:
             return charger_cli.main(args)
+        if args.command == chargers_cli.COMMAND:
+            return chargers_cli.main(args)
         if args.command in access_cli.COMMANDS:
             return access_cli.main(args)
         if args.command == dashboards_cli.COMMAND:

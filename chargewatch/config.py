@@ -55,6 +55,38 @@ class AuthorizationConfig(_Section):
         return tags
 
 
+class OcppTlsConfig(_Section):
+    """wss:// for the OCPP endpoint: PEM files, relative to the config file."""
+
+    cert_file: str = Field(min_length=1)  # the server certificate chain, leaf first
+    key_file: str = Field(min_length=1)  # its private key, unencrypted
+    ca_file: str | None = None  # profile 3: the CA that signs the chargers' certificates
+
+
+class ChargerSecurityConfig(_Section):
+    """OCPP security profiles: 0 none, 1 Basic auth, 2 Basic auth over TLS, 3 mutual TLS."""
+
+    profile: int = Field(0, ge=0, le=3)  # the least every charger must connect with
+    tls: OcppTlsConfig | None = None
+    # failed authentications from one address, or for one charger id, within the window
+    # lock it out for `lockout` seconds (a brute force costs the attacker, not the server)
+    max_failures: int = Field(5, ge=1, le=1000)
+    failure_window: float = Field(60.0, gt=0)
+    lockout: float = Field(300.0, ge=0)
+
+    @model_validator(mode="after")
+    def _tls_for_profiles(self) -> ChargerSecurityConfig:
+        check_profile_tls(self.profile, self.tls, "profile")
+        return self
+
+
+def check_profile_tls(profile: int, tls: OcppTlsConfig | None, where: str) -> None:
+    if profile >= 2 and tls is None:
+        raise ValueError(f"{where}: security profile {profile} needs ocpp.security.tls")
+    if profile == 3 and (tls is None or not tls.ca_file):
+        raise ValueError(f"{where}: security profile 3 needs ocpp.security.tls.ca_file")
+
+
 class OcppConfig(_Section):
     host: str = "0.0.0.0"
     port: int = Field(9000, ge=0, le=65535)
@@ -62,6 +94,7 @@ class OcppConfig(_Section):
     heartbeat_interval: int = Field(300, ge=1, le=86400)
     max_frame_bytes: int = Field(65536, ge=1024)
     authorization: AuthorizationConfig = Field(default_factory=AuthorizationConfig)
+    security: ChargerSecurityConfig = Field(default_factory=ChargerSecurityConfig)
 
     @field_validator("path_prefix")
     @classmethod
@@ -180,6 +213,8 @@ class SiteConfig(_Section):
     operating_hours: list[IntervalSpec] = Field(default_factory=list)
     # when its ports went into service (default: when each charger was first seen)
     commissioned: date | None = None
+    # the least security profile its chargers must connect with (above ocpp.security's)
+    security_profile: int | None = Field(None, ge=0, le=3)
 
     @field_validator("timezone")
     @classmethod
@@ -211,6 +246,14 @@ class Config(_Section):
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     sites: list[SiteConfig] = Field(default_factory=list)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+
+    @model_validator(mode="after")
+    def _site_profiles(self) -> Config:
+        for i, site in enumerate(self.sites):
+            if site.security_profile is not None:
+                where = f"sites[{i}].security_profile"
+                check_profile_tls(site.security_profile, self.ocpp.security.tls, where)
+        return self
 
     @model_validator(mode="after")
     def _report_receivers(self) -> Config:

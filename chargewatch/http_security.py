@@ -8,7 +8,7 @@ import ssl
 import stat
 
 from chargewatch.config import Config
-from chargewatch.yamlfile import ConfigError
+from chargewatch.tls import server_context
 
 log = logging.getLogger(__name__)
 
@@ -21,22 +21,7 @@ def tls_context(cfg: Config) -> ssl.SSLContext | None:
     tls = cfg.http.tls
     if tls is None:
         return None
-    cert, key = cfg.base_dir / tls.cert_file, cfg.base_dir / tls.key_file
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    for name, path in (("http.tls.cert_file", cert), ("http.tls.key_file", key)):
-        if not path.is_file():
-            raise ConfigError(f"no such file: {path}", file=cfg.source, key=name)
-    try:
-        ctx.load_cert_chain(cert, key)
-    except (ssl.SSLError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc.__class__.__name__
-        raise ConfigError(
-            f"cannot load the certificate {cert} with the key {key}: {reason}",
-            file=cfg.source,
-            key="http.tls",
-        ) from None
-    return ctx
+    return server_context(cfg.base_dir, cfg.source, "http.tls", tls.cert_file, tls.key_file)
 
 
 def warn_if_readable(cfg: Config) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections import OrderedDict
 from http import HTTPStatus
@@ -26,6 +27,7 @@ from chargewatch.config import OcppConfig
 from chargewatch.journal import Journal, JournalError
 from collector import framing
 from collector.adapter import Adapter, HandlerError
+from collector.auth import REALM, ChargerAuth
 from collector.metrics import OcppMetrics
 from collector.pending import Answer, NotConnected, PendingCalls, wait_answer
 from collector.validation import PayloadError
@@ -71,8 +73,12 @@ class OcppServer:
         adapters: dict[str, Adapter],
         journal: Journal,
         metrics: OcppMetrics,
+        auth: ChargerAuth | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
+        self.auth = auth  # None: no charger needs to authenticate (security profile 0)
+        self._ssl = ssl_context  # wss:// (security profiles 2 and 3)
         self.adapters = adapters  # subprotocol -> adapter, in order of preference
         self.journal = journal
         self.metrics = metrics
@@ -92,6 +98,7 @@ class OcppServer:
             host,
             port,
             process_request=self._check_handshake,
+            ssl=self._ssl,
             # the server's order wins: websockets selects the first of ours the charger
             # offers, so one offering ocpp1.6 and ocpp2.0.1 gets what we list first
             subprotocols=list(self.adapters),  # type: ignore[arg-type]
@@ -123,7 +130,23 @@ class OcppServer:
         log.info("refused handshake from %s: %s", connection.remote_address, text)
         return connection.respond(status, text + "\n")
 
-    def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _check_handshake(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        refusal = self._check_request(connection, request)
+        if refusal is not None or self.auth is None:
+            return refusal
+        charger_id = self.charger_id_from_path(request.path) or ""
+        denied = await self.auth.check(connection, request, charger_id)
+        if denied is None:
+            return None
+        response = self._refuse(connection, denied.status, denied.reason, denied.text)
+        if denied.challenge:
+            response.headers["WWW-Authenticate"] = REALM
+        return response
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """The path, the charger id and the subprotocol (before any authentication)."""
         try:
             charger_id = self.charger_id_from_path(request.path)
         except UnicodeDecodeError:
