@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench lock clean system-deps
+.PHONY: demo test lint bench lock clean system-deps audit
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,19 @@ test: $(STAMP) system-deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Security audit (needs network access to pypi.org; not part of `make test` / CI):
+# known vulnerabilities in the locked packages (pip-audit, scripts/audit.py explains its exit
+# codes), then bandit over the code with [tool.bandit] of pyproject.toml and the accepted
+# findings in .ci/bandit-baseline.json (docs/security.md, "Audit"). Fails if either fails.
+BANDIT_PATHS := chargewatch collector rules notifier reports dashboards
+audit: $(STAMP)
+	@status=0; \
+	$(BIN)/python scripts/audit.py || status=$$?; \
+	echo "bandit: $(BANDIT_PATHS) (accepted findings: .ci/bandit-baseline.json)"; \
+	$(BIN)/bandit -q -c pyproject.toml -b .ci/bandit-baseline.json -r $(BANDIT_PATHS) \
+		|| status=$$?; \
+	exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -199,7 +199,13 @@ def access_router(access: Access) -> APIRouter:
         out = [_token_out(r) for r in access.tokens(revoked)]
         return TokenList(count=len(out), tokens=out)
 
-    @router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["access"])
+    @router.post(
+        "/tokens",
+        response_model=TokenCreated,
+        status_code=201,
+        tags=["access"],
+        responses={409: {"description": "an active token has this name"}},
+    )
     async def create_token(body: TokenIn, request: Request) -> TokenCreated:
         """Make a token. Its secret is in this answer only: keep it now."""
         by = principal_of(request).name
@@ -229,7 +235,9 @@ def access_router(access: Access) -> APIRouter:
     @router.get("/audit", response_model=AuditPage, tags=["access"])
     def audit(
         limit: int = Query(100, ge=1, le=1000),
-        before: int | None = Query(None, ge=1, description="an id from the previous page"),
+        before: int | None = Query(
+            None, ge=1, le=2**63 - 1, description="an id from the previous page"
+        ),
     ) -> AuditPage:
         """Every state-changing call, newest first: who, when, what, and the answer's status."""
         items = [AuditEntry(**{**r, "at": _dt(r["at"])}) for r in access.audit(limit, before)]

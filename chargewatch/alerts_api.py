@@ -138,7 +138,9 @@ def alerts_router(
     @router.get("/history", response_model=HistoryPage)
     def history(
         limit: int = Query(100, ge=1, le=1000),
-        before: int | None = Query(None, ge=1, description="an id from the previous page"),
+        before: int | None = Query(
+            None, ge=1, le=2**63 - 1, description="an id from the previous page"
+        ),
         fingerprint: str | None = None,
         alertname: str | None = None,
     ) -> HistoryPage:

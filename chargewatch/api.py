@@ -174,7 +174,14 @@ def create_api(
         description="Monitoring and alerting for OCPP charging networks.",
     )
     # the middleware authenticates, authorises and audits; the dependency documents it
-    protected = APIRouter(dependencies=[Depends(BEARER)])
+    protected = APIRouter(
+        dependencies=[Depends(BEARER)],
+        responses={  # the middleware's answers, documented on every operation it guards
+            400: {"model": Problem, "description": "a body that is not UTF-8 JSON (FastAPI)"},
+            401: {"model": Problem, "description": "missing or wrong API token"},
+            403: {"model": Problem, "description": "the token's role may not do this"},
+        },
+    )
     api.add_middleware(AccessMiddleware, access=access or Access(tokens or []))
 
     @api.get(

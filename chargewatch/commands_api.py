@@ -42,7 +42,8 @@ class Problem(BaseModel):
 RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "no charger of that id has connected"},
     409: {"model": Problem, "description": "the charger is not connected"},
-    422: {"model": Problem, "description": "the charger's OCPP version has no such command"},
+    # no model: `detail` is a string here, and FastAPI's list of errors for an invalid request
+    422: {"description": "the charger's OCPP version has no such command, or invalid input"},
     502: {"model": Problem, "description": "CallError, a broken answer, or a disconnect"},
     504: {"model": Problem, "description": "the charger did not answer in time"},
 }

@@ -67,7 +67,33 @@ def _recover_id(text: str) -> tuple[int | None, str | None]:
     match = _ID_PREFIX.match(text)
     if not match:
         return None, None
-    return int(match.group(1)), match.group(2)
+    try:  # the id as the charger meant it ("a\\"b" is a"b), not its escaped source text
+        message_id = json.loads(f'"{match.group(2)}"')
+    except ValueError:
+        return None, None
+    return int(match.group(1)), message_id if _encodable(message_id) else None
+
+
+def _encodable(text: str) -> bool:
+    """False for a string with a lone surrogate: no answer, log or store could hold it."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _frame_id(frame: Any) -> tuple[Any, str | None]:
+    """The type and the id answered with, of a parsed frame: a string as sent, an integer
+    as its digits (a charger that numbers its calls may match them); an empty string, null,
+    true or an object is no id."""
+    if not isinstance(frame, list) or not frame:
+        return None, None
+    raw_id = frame[1] if len(frame) > 1 else None
+    mid = raw_id if isinstance(raw_id, str) and raw_id else None
+    if type(raw_id) is int:
+        mid = str(raw_id)
+    return frame[0], mid
 
 
 def _has_lone_surrogate(frame: Any) -> bool:
@@ -90,20 +116,19 @@ def parse(text: str) -> Call | CallResult | CallError:
     if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(frame):
         # JSON allows "\ud800" alone, Unicode does not: no string could hold it (not our
         # store, not the next consumer), so it is refused like malformed JSON
-        mtype, mid = _recover_id(text)
+        mtype, mid = _frame_id(frame)
         raise FrameError(
             INVALID_JSON,
             "frame is not valid Unicode: a \\uD800-\\uDFFF escape without its pair",
-            mid,
-            answerable=mtype == CALL,
+            mid if mid is not None and _encodable(mid) else None,
+            answerable=not (type(mtype) is int and mtype in (CALL_RESULT, CALL_ERROR)),
         )
     if not isinstance(frame, list):
         raise FrameError(NOT_ARRAY, f"frame must be a JSON array, got {type(frame).__name__}")
     if not frame:
         raise FrameError(BAD_STRUCTURE, "frame is an empty array")
-    mtype = frame[0]
+    mtype, mid = _frame_id(frame)
     raw_id = frame[1] if len(frame) > 1 else None
-    mid = raw_id if isinstance(raw_id, str) else (str(raw_id) if raw_id is not None else None)
     if type(mtype) is not int:
         raise FrameError(BAD_STRUCTURE, "MessageTypeId must be an integer", mid)
     if mtype not in (CALL, CALL_RESULT, CALL_ERROR):

@@ -34,6 +34,24 @@ _RULE_KIND = {
 }
 
 
+# SQLite's INTEGER (and so the store) holds 64-bit integers; JSON's are unbounded. Every
+# integer field is bounded to that range, so a huge one is refused here as out of range
+# instead of failing the group commit it would share with other chargers' messages.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _bound_integers(schema: Any) -> None:
+    if isinstance(schema, dict):
+        if schema.get("type") == "integer":
+            schema["minimum"] = max(schema.get("minimum", INT64_MIN), INT64_MIN)
+            schema["maximum"] = min(schema.get("maximum", INT64_MAX), INT64_MAX)
+        for value in schema.values():
+            _bound_integers(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _bound_integers(value)
+
+
 class PayloadError(Exception):
     """A payload that breaks its schema (or a semantic rule an adapter checks)."""
 
@@ -69,6 +87,7 @@ class SchemaSet:
             text = (self._dir / f"{action}{self._suffix}.json").read_text(encoding="utf-8-sig")
             schema = json.loads(text)
             schema.pop("$schema", None)  # draft-04 either way; fastjsonschema defaults to it
+            _bound_integers(schema)
             # no defaults written into the payload: adapters apply them knowingly (2.0.1's
             # unitOfMeasure.unit "Wh" would otherwise be put on power samples)
             fn = self._compiled[action] = fastjsonschema.compile(schema, use_default=False)

@@ -244,7 +244,9 @@ def notifier_router(
     @router.get("/notifications", response_model=LogPage)
     def notification_log(
         limit: int = Query(100, ge=1, le=1000),
-        before: int | None = Query(None, ge=1, description="an id from the previous page"),
+        before: int | None = Query(
+            None, ge=1, le=2**63 - 1, description="an id from the previous page"
+        ),
         receiver: str | None = None,
         result: str | None = Query(None, pattern="^(sent|retry|failed)$"),
     ) -> LogPage:
@@ -308,7 +310,10 @@ def notifier_router(
         "/alertmanager",
         response_model=WebhookAccepted,
         tags=["alertmanager"],
-        responses={413: {"description": "the payload is larger than 4 MiB"}},
+        responses={
+            413: {"description": "the payload is larger than 4 MiB"},
+            422: {"description": "not JSON, or not an Alertmanager webhook payload"},
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,

@@ -76,7 +76,7 @@ TEMPERATURE: Final = "Temperature"
 
 def transaction_id(nonce: str, ref: SessionRef) -> str:
     """A UUID-shaped id (max 36 chars) derived from the run's nonce and the session."""
-    digest = hashlib.sha1(f"{nonce}:{ref[0]}:{ref[1]}".encode()).hexdigest()
+    digest = hashlib.sha1(f"{nonce}:{ref[0]}:{ref[1]}".encode(), usedforsecurity=False).hexdigest()
     return str(uuid.UUID(digest[:32]))
 
 

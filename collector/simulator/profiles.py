@@ -82,7 +82,8 @@ VEHICLES: Final[tuple[Vehicle, ...]] = (
 # 7-byte RFID UIDs (14 hex digits, within idTag's 20-char limit), derived from a fixed hash
 # so the pool is identical on every machine and run.
 ID_TAGS: Final[tuple[str, ...]] = tuple(
-    hashlib.sha1(f"chargewatch-tag-{i}".encode()).hexdigest()[:14].upper() for i in range(24)
+    hashlib.sha1(f"chargewatch-tag-{i}".encode(), usedforsecurity=False).hexdigest()[:14].upper()
+    for i in range(24)
 )
 
 CHARGEX_VENDOR_ID: Final = "https://chargex.inl.gov"
