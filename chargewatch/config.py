@@ -73,6 +73,11 @@ class ChargerSecurityConfig(_Section):
     max_failures: int = Field(5, ge=1, le=1000)
     failure_window: float = Field(60.0, gt=0)
     lockout: float = Field(300.0, ge=0)
+    # a charger that opens the TCP connection but does not finish the WebSocket (and TLS)
+    # handshake in this many seconds is dropped
+    handshake_timeout: float = Field(10.0, gt=0, le=300)
+    # open connections from one IP address (0: no cap); chargers behind one NAT share it
+    max_connections_per_address: int = Field(256, ge=0)
 
     @model_validator(mode="after")
     def _tls_for_profiles(self) -> ChargerSecurityConfig:

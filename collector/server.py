@@ -12,7 +12,7 @@ import json
 import logging
 import ssl
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -46,6 +46,10 @@ def offered_subprotocols(headers: Headers) -> list[str]:
         for p in value.split(",")
         if p.strip()
     ]
+
+
+def _address(connection: ServerConnection) -> str:
+    return str((connection.remote_address or ("?",))[0])
 
 
 class _Charger:
@@ -85,6 +89,7 @@ class OcppServer:
         self.connections: dict[str, _Charger] = {}
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()  # replaced connections being closed
+        self._per_address: Counter[str] = Counter()  # open connections per remote IP
         self._stopping = False
 
     @property
@@ -105,6 +110,7 @@ class OcppServer:
             compression=None,  # OCPP frames are small; deflate costs more than it saves
             max_size=self.config.max_frame_bytes,  # larger frames close with 1009
             logger=logging.getLogger("websockets.server"),
+            open_timeout=self.config.security.handshake_timeout,
         )
 
     async def stop(self) -> None:
@@ -170,6 +176,14 @@ class OcppServer:
                 "bad_charger_id",
                 f"charge point id must be 1 to {MAX_CHARGER_ID} printable characters",
             )
+        cap = self.config.security.max_connections_per_address
+        if cap and self._per_address[_address(connection)] >= cap:
+            return self._refuse(
+                connection,
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "too_many_connections",
+                f"too many connections from this address (at most {cap})",
+            )
         offered = offered_subprotocols(request.headers)
         if not any(p in self.adapters for p in offered):
             return self._refuse(
@@ -197,6 +211,8 @@ class OcppServer:
             task.add_done_callback(self._closing.discard)
         gauge = self.metrics.connections.labels(protocol)
         gauge.inc()
+        address = _address(ws)
+        self._per_address[address] += 1
         try:
             await self.journal.commit([ev.Connected(charger_id, time.time(), remote, protocol)])
             log.info("%s: connected from %s (%s)", charger_id, remote, protocol)
@@ -214,6 +230,9 @@ class OcppServer:
             log.error("%s: journal unavailable, closing the connection", charger_id)
         finally:
             gauge.dec()
+            self._per_address[address] -= 1
+            if not self._per_address[address]:
+                del self._per_address[address]
             charger.pending.fail_all(f"{charger_id} disconnected before answering")
             if self.connections.get(charger_id) is charger:
                 del self.connections[charger_id]

@@ -189,3 +189,27 @@ async def test_the_independent_test_ocpp_client_with_each_profile(
     bad3 = await asyncio.to_thread(runs, "TO-3")  # no certificate
     assert bad3.returncode != 0
     assert json.dumps(sorted(app.state.chargers)) == json.dumps(["TO-2", "TO-3"])
+
+
+async def test_a_cap_on_connections_per_address_and_a_handshake_timeout(start_app) -> None:
+    """Two open connections from 127.0.0.1 are the cap: the third is refused (503) until one
+    closes. A socket that never completes the handshake is dropped by the server."""
+    import asyncio
+
+    app: App = await start_app(
+        "ocpp:\n  security:\n    max_connections_per_address: 2\n    handshake_timeout: 0.5\n"
+    )
+    url = f"ws://127.0.0.1:{app.ocpp_port}/ocpp"
+    async with (
+        connect(f"{url}/CAP-1", subprotocols=["ocpp1.6"]) as one,
+        connect(f"{url}/CAP-2", subprotocols=["ocpp1.6"]),
+    ):
+        assert (await call(one, "Heartbeat", {}))[0] == 3
+        assert await refused(url, "CAP-3") == 503
+    async with connect(f"{url}/CAP-3", subprotocols=["ocpp1.6"]) as three:
+        assert (await call(three, "Heartbeat", {}))[0] == 3  # room again
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.ocpp_port)
+    try:  # silent after connecting: dropped after 0.5 s (5 s bound; the default would be 10 s)
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+    finally:
+        writer.close()
