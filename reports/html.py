@@ -92,18 +92,14 @@ def render(report: Report) -> str:
 
 
 def _cards(report: Report) -> str:
-    sites = report.sites
-    minutes = float(sites["port_minutes"].sum()) if not sites.empty else 0.0
-    down = float((sites["outage_minutes"] - sites["excluded_minutes"]).sum()) if minutes else 0
-    uptime = (minutes - down) / minutes * 100 if minutes else None
-    eligible = report.ports[report.ports["nevi_eligible"].eq(True)]
-    meeting = int(eligible["meets_target"].eq(True).sum())
+    uptime = report.uptime
+    meeting, eligible = report.ports_above_target
     k = report.kpis_network.iloc[0] if not report.kpis_network.empty else None
     cards = [
         ("Uptime this month", "n/a" if uptime is None else f"{uptime:.2f} %",
          uptime is not None and uptime > report.target),
-        ("Ports above target (a year)", f"{meeting} / {len(eligible)}" if len(eligible) else
-         "none a year in service yet", meeting == len(eligible) if len(eligible) else None),
+        ("Ports above target (a year)", f"{meeting} / {eligible}" if eligible else
+         "none a year in service yet", meeting == eligible if eligible else None),
         ("Outages", str(len(report.outages)), None),
         ("Incidents", str(len(report.incidents)), None),
         ("Sessions", str(int(k["sessions"])) if k is not None else "0", None),

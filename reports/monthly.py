@@ -21,6 +21,7 @@ from reports import evchart, incidents, kpis, sla, tariffs
 from reports.dataset import load, open_store
 from reports.html import render
 from reports.periods import month_period, parse_month
+from reports.uptime import nevi_uptime
 
 Progress = Callable[[str], None]
 
@@ -62,6 +63,24 @@ class Report:
     invoice_totals: pd.DataFrame
     unpriced: int
     evchart: dict[int, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def uptime(self) -> float | None:
+        """The scope's NEVI uptime this month: every port's minutes pooled (None: none)."""
+        s = self.sites
+        if s.empty:
+            return None
+        return nevi_uptime(
+            float(s["port_minutes"].sum()),
+            float(s["outage_minutes"].sum()),
+            float(s["excluded_minutes"].sum()),
+        )
+
+    @property
+    def ports_above_target(self) -> tuple[int, int]:
+        """(ports above the target over their year, ports in service a whole year)."""
+        eligible = self.ports[self.ports["nevi_eligible"].eq(True)]
+        return int(eligible["meets_target"].eq(True).sum()), len(eligible)
 
 
 def build_report(
@@ -244,12 +263,8 @@ def _with_iso_times(frame: pd.DataFrame) -> pd.DataFrame:
 def summary(report: Report) -> str:
     """The few lines an e-mail or SMS carries."""
     scope = f"site {report.site}" if report.site else "network"
-    sites = report.sites
-    minutes = sites["port_minutes"].sum() if not sites.empty else 0
-    down = (sites["outage_minutes"] - sites["excluded_minutes"]).sum() if not sites.empty else 0
-    uptime = (minutes - down) / minutes * 100 if minutes else float("nan")
-    eligible = report.ports[report.ports["nevi_eligible"] == True]  # noqa: E712
-    meeting = int((eligible["meets_target"] == True).sum())  # noqa: E712
+    uptime = report.uptime if report.uptime is not None else float("nan")
+    meeting, eligible = report.ports_above_target
     k = report.kpis_network.iloc[0] if not report.kpis_network.empty else None
     breaches = report.incidents["ack_breached"].eq(True).sum()
     breaches += report.incidents["resolve_breached"].eq(True).sum()
@@ -257,8 +272,8 @@ def summary(report: Report) -> str:
         f"ChargeWatch monthly report {report.month} ({scope})",
         f"Uptime {uptime:.2f} % over {len(report.ports)} ports; {len(report.outages)} outages; "
         + (
-            f"{meeting} of {len(eligible)} ports in service a year above {report.target:g} %"
-            if len(eligible)
+            f"{meeting} of {eligible} ports in service a year above {report.target:g} %"
+            if eligible
             else "no port in service a full year yet (NEVI's 97 % rule)"
         ),
         f"Incidents {len(report.incidents)}; response-time breaches {int(breaches)}",
