@@ -34,9 +34,12 @@ API_PREFIX = "/api/v1"
 # (path prefix, methods it applies to (None: all), the role needed at least)
 PATH_RULES: tuple[tuple[str, frozenset[str] | None, str], ...] = (
     ("/api/v1/tokens", None, ADMIN),  # who may call the API at all
+    ("/api/v1/credentials", None, ADMIN),  # which chargers may connect, and how
     ("/api/v1/audit", None, OPERATOR),  # who did what: shift hand-over, not for dashboards
     # drivers are people: their contact targets are personal data
     ("/api/v1/drivers", frozenset({"POST", "PUT", "PATCH", "DELETE"}), ADMIN),
+    # who may charge (the idTag registry, pushed to chargers as their local lists)
+    ("/api/v1/tags", frozenset({"POST", "PUT", "PATCH", "DELETE"}), ADMIN),
 )
 TOKEN_PREFIX = "cw_"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"

@@ -31,6 +31,27 @@ def _dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
+class RemediationOut(BaseModel):
+    """What a rule's self-healing action tried for the alert (rules/healer.py)."""
+
+    at: datetime
+    rule: str
+    charger_id: str
+    connector_id: int | None
+    alert_state: str = Field(description="the state the alert entered: pending or firing")
+    action: str = Field(description="trigger-status or soft-reset")
+    command: str = Field(description="the remote command: trigger-message or reset")
+    outcome: str = Field(description="accepted, rejected, timeout, failed, skipped, dry_run")
+    status: str | None = Field(description="the charger's answer status")
+    reason: str | None = Field(description="why it was skipped, or what went wrong")
+    spent: bool = Field(description="counted against the charger's daily budget")
+    summary: str
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> RemediationOut:
+        return cls(**{**row, "at": _dt(row["at"])})
+
+
 class AlertOut(BaseModel):
     fingerprint: str
     alertname: str
@@ -45,9 +66,12 @@ class AlertOut(BaseModel):
     acknowledged_by: str | None
     acknowledged_at: datetime | None
     runbook_url: str | None
+    remediations: list[RemediationOut] = Field(
+        default_factory=list, description="what self-healing tried for it, oldest first"
+    )
 
     @classmethod
-    def of(cls, a: Alert) -> AlertOut:
+    def of(cls, a: Alert, tried: list[RemediationOut] | None = None) -> AlertOut:
         return cls(
             fingerprint=a.fingerprint,
             alertname=a.rule,
@@ -62,6 +86,7 @@ class AlertOut(BaseModel):
             acknowledged_by=a.acknowledged_by,
             acknowledged_at=_dt(a.acknowledged_at),
             runbook_url=a.runbook_url,
+            remediations=tried or [],
         )
 
 
@@ -125,15 +150,34 @@ def alerts_router(
     ) -> AlertList:
         """Active alerts (pending and firing), in rule order."""
         wanted = {"charger": charger, "site": site}
-        out = [
-            AlertOut.of(a)
+        chosen = [
+            a
             for a in source.active()
             if (state is None or a.state == state)
             and (severity is None or a.severity == severity)
             and (alertname is None or a.rule == alertname)
             and all(v is None or a.labels.get(k) == v for k, v in wanted.items())
         ]
+        tried = tried_for([a.fingerprint for a in chosen])
+        out = [AlertOut.of(a, tried.get(a.fingerprint)) for a in chosen]
         return AlertList(count=len(out), alerts=out)
+
+    def tried_for(fingerprints: list[str]) -> dict[str, list[RemediationOut]]:
+        if not fingerprints:
+            return {}
+        conn = store.open_reader(db_path)
+        with contextlib.closing(conn):
+            rows = store.remediations(conn, fingerprints)
+        out: dict[str, list[RemediationOut]] = {}
+        for row in rows:
+            out.setdefault(row["fingerprint"], []).append(RemediationOut.of(row))
+        return out
+
+    @router.get("/{fingerprint}/remediations", response_model=list[RemediationOut])
+    def remediations(fingerprint: str) -> list[RemediationOut]:
+        """What self-healing tried for an alert, active or past, oldest first (empty when
+        nothing was tried)."""
+        return tried_for([fingerprint]).get(fingerprint, [])
 
     @router.get("/history", response_model=HistoryPage)
     def history(

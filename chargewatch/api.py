@@ -161,12 +161,14 @@ def create_api(
     routers: list[APIRouter] | None = None,
     tokens: list[str] | None = None,
     access: Access | None = None,
+    open_routers: list[APIRouter] | None = None,
 ) -> FastAPI:
     """The HTTP API over the live state.
 
     State endpoints are `async def`: they run on the event loop that mutates the state, so
     they never see it half-changed. Access (tokens, roles, audit) is the middleware's:
     `access`, or else just the config `tokens` (admin) without store or audit.
+    `open_routers` are outside /api/v1 and carry their own credential (diagnostics uploads).
     """
     api = FastAPI(
         title="ChargeWatch",
@@ -241,6 +243,8 @@ def create_api(
     if access is not None:
         protected.include_router(access_router(access))  # /api/v1/tokens, /api/v1/audit
     api.include_router(protected)
+    for router in open_routers or ():
+        api.include_router(router)  # /uploads/{ticket}: the ticket is the credential
     return api
 
 

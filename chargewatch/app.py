@@ -20,16 +20,23 @@ from chargewatch.api import create_api
 from chargewatch.authorization import Authorizer
 from chargewatch.commands_api import commands_router
 from chargewatch.config import Config
+from chargewatch.credentials_api import credentials_router
 from chargewatch.datadir import DataDirLock
 from chargewatch.exclusions_api import exclusions_router
 from chargewatch.http_security import tls_context, warn_if_readable
+from chargewatch.idtags import TagRegistry
 from chargewatch.journal import Journal
 from chargewatch.metrics import JournalMetrics, SiteInfoCollector, StateCollector
 from chargewatch.state import LiveState
+from chargewatch.tags_api import tags_router
 from chargewatch.tls import OCPP_TLS12_CIPHERS, server_context
+from chargewatch.uploads import UploadStore, public_url
+from chargewatch.uploads_api import upload_router, uploads_router
 from collector.adapter import AdapterContext
 from collector.auth import ChargerAuth
 from collector.commander import Commander
+from collector.local_list import SEND as SEND_LOCAL_LIST
+from collector.local_list import LocalListSync, fill_from
 from collector.metrics import OcppMetrics
 from collector.server import OcppServer
 from collector.sinks.shipper import InfluxShipper
@@ -42,7 +49,9 @@ from notifier.runner import NotifierRunner
 from reports.scheduler import ReportScheduler
 from rules import loader
 from rules.engine import Engine
+from rules.healer import Healer
 from rules.runner import RuleRunner
+from rules.schema import RuleSpec
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +91,10 @@ class App:
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
         self.access: Access | None = None
+        self.uploads: UploadStore | None = None  # diagnostics files chargers upload
+        self.tags: TagRegistry | None = None  # the idTag registry (who may charge)
+        self.local_lists: LocalListSync | None = None
+        self.healer: Healer | None = None  # rules' self-healing actions (off by default)
 
     @property
     def ocpp_port(self) -> int:
@@ -118,6 +131,7 @@ class App:
         )
         await self.journal.start()
         await self._close_stale_connections()
+        self.tags = TagRegistry(self.journal.path)  # who may charge
         specs, overrides = loader.for_config(
             cfg.rules.builtin,
             cfg.rules.files,
@@ -145,6 +159,7 @@ class App:
             cfg.tz_of_site(),
             site_of=cfg.site_of(),
         )
+        self.notifier.drivers.owner_of = self._owner_of  # a driver's cards notify the driver
         await self.notifier.start()
         if cfg.reports.schedule.active:  # last month's report, shortly after the 1st
             self.reports = ReportScheduler(
@@ -179,7 +194,9 @@ class App:
             )
         )
         ctx = AdapterContext(
-            self.journal.state, Authorizer(cfg.ocpp.authorization), cfg.ocpp.heartbeat_interval
+            self.journal.state,
+            Authorizer(cfg.ocpp.authorization, self.tags),
+            cfg.ocpp.heartbeat_interval,
         )
         ocpp_metrics = OcppMetrics(self.registry)
         # in order of preference: a charger offering both gets 2.0.1 (websockets picks the
@@ -187,13 +204,28 @@ class App:
         v201 = V201Adapter(ctx, ocpp_metrics)
         adapters = {v201.subprotocol: v201, V16Adapter.subprotocol: V16Adapter(ctx)}
         self.journal.on_rollback.append(v201.forget)  # it caches EVSE models and seqNos
+        charger_auth = self._charger_auth()
         self.ocpp = OcppServer(
-            cfg.ocpp, adapters, self.journal, ocpp_metrics, self._charger_auth(), _ocpp_tls(cfg)
+            cfg.ocpp, adapters, self.journal, ocpp_metrics, charger_auth, _ocpp_tls(cfg)
         )
         await self.ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
+        commander = Commander(self.ocpp, self.journal)
+        commander.prepare[SEND_LOCAL_LIST] = fill_from(self.tags)  # no entries: the registry's
+        if cfg.ocpp.authorization.sync_local_lists:
+            self.local_lists = LocalListSync(
+                self.tags, self.ocpp, self.journal, commander, self.journal.path
+            )
+            await self.local_lists.start()
+        await self._start_healer(specs, commander)
         warn_if_readable(cfg)
         tls = tls_context(cfg)
         self.access = Access([t.get_secret_value() for t in cfg.http.api_tokens], self.journal.path)
+        self.uploads = UploadStore(
+            cfg.data_dir,
+            self.journal,
+            cfg.http.max_upload_bytes,
+            cfg.http.upload_ticket_hours * 3600,
+        )
         api = create_api(
             self.journal.state,
             self.registry,
@@ -203,9 +235,13 @@ class App:
             [
                 notifier_router(self.notifier, self.journal),
                 exclusions_router(self.journal),
-                commands_router(Commander(self.ocpp, self.journal)),
+                commands_router(commander, self.uploads),
+                tags_router(self.tags, self._driver_name, self._is_driver),
+                uploads_router(self.uploads, self.journal.state),
+                credentials_router(charger_auth, self.ocpp, self.journal.path),
             ],
             access=self.access,
+            open_routers=[upload_router(self.uploads)],
         )
         self._http = _EmbeddedUvicorn(
             uvicorn.Config(
@@ -225,6 +261,7 @@ class App:
                 self._http_task.result()  # re-raises why uvicorn could not start
                 raise RuntimeError(f"HTTP server could not listen on port {cfg.http.port}")
             await asyncio.sleep(0.01)
+        self.uploads.public_url = public_url(cfg.http, self.http_port, tls is not None)
         log.info(
             "OCPP endpoint ws://%s:%d%s/<chargePointId>, HTTP API %s://%s:%d",
             cfg.ocpp.host,
@@ -241,13 +278,45 @@ class App:
                 self.http_port,
             )
 
+    async def _start_healer(self, specs: list[RuleSpec], commander: Commander) -> None:
+        """Rules' actions run only when the operator switched self-healing on."""
+        with_action = {s.name: s for s in specs if s.action is not None}
+        if not self.config.rules.self_healing.enabled:
+            if with_action:
+                log.info(
+                    "%d rules name an action (%s); rules.self_healing.enabled is off: none is run",
+                    len(with_action),
+                    ", ".join(sorted(with_action)),
+                )
+            return
+        assert self.journal is not None
+        self.healer = Healer(with_action, self.journal, commander, self.config.rules.self_healing)
+        await self.healer.start()
+
     def _charger_auth(self) -> ChargerAuth:
         """Who must authenticate how (security profiles), from the config and the store."""
         cfg = self.config
         with contextlib.closing(store.open_reader(self.journal.path)) as conn:
             creds = credentials.load(conn)
         profiles = {s.id: s.security_profile for s in cfg.sites if s.security_profile}
+        if cfg.ocpp.security.unknown_chargers == "reject" and not creds and not cfg.site_of():
+            log.warning(
+                "no charger is known (no sites[].chargers, none registered with `chargewatch "
+                "chargers add`) and ocpp.security.unknown_chargers is reject: every charger "
+                "will be refused (HTTP 404); set it to pending or accept to admit them"
+            )
         return ChargerAuth(cfg.ocpp.security, creds, cfg.site_of(), profiles)
+
+    def _driver_name(self, id_tag: str) -> str | None:
+        driver = self.notifier.drivers.registered_as(id_tag) if self.notifier else None
+        return driver.name if driver else None
+
+    def _is_driver(self, id_tag: str) -> bool:
+        return self.notifier is not None and self.notifier.drivers.registered_as(id_tag) is not None
+
+    def _owner_of(self, id_tag: str) -> str | None:
+        tag = self.tags.get(id_tag) if self.tags else None
+        return tag.owner if tag else None
 
     def _journal_ok(self) -> bool:
         return self.journal is not None and self.journal.running
@@ -280,6 +349,12 @@ class App:
             with contextlib.suppress(Exception):
                 await self._http_task
             self._http_task = None
+        if self.local_lists is not None:
+            await self.local_lists.stop()
+            self.local_lists = None
+        if self.healer is not None:
+            await self.healer.stop()  # before the OCPP stop: no command goes out after it
+            self.healer = None
         if self.ocpp is not None:
             await self.ocpp.stop()
             self.ocpp = None
@@ -295,6 +370,9 @@ class App:
         if self.access is not None:
             self.access.close()
             self.access = None
+        if self.tags is not None:
+            self.tags.close()
+            self.tags = None
         if self.journal is not None:
             await self.journal.close()
             self.journal = None

@@ -3,6 +3,7 @@
 Each CMD is one version-neutral command (collector/commands.py) and one API endpoint,
 `POST /api/v1/chargers/{id}/commands/CMD`. Exit 0 when the charger accepts, 1 when it
 refuses (Rejected, ...), does not answer, or the API refuses; 2 on usage errors.
+`chargewatch charger uploads CHARGER_ID` lists the files it uploaded (get-diagnostics).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import getpass
 import json
 import os
 import sys
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +22,8 @@ from chargewatch.ops_client import Client, OpsError
 
 COMMAND = "charger"
 # answers that mean "done" or "will do"; anything else (Rejected, Failed, ...) exits 1
-DONE = frozenset({"Accepted", "Unlocked", "Scheduled", "RebootRequired"})
+DONE = frozenset({"Accepted", "Unlocked", "Scheduled", "RebootRequired", "AcceptedCanceled"})
+UPLOADS = "uploads"  # not a command: lists what chargers uploaded
 HTTP_MARGIN_S = 5.0  # the HTTP wait outlasts the charger's, so its 504 arrives
 
 
@@ -38,6 +41,17 @@ def _assignment(text: str) -> dict[str, Any]:
     if not eq:
         raise argparse.ArgumentTypeError(f"{text!r} is not COMPONENT.VARIABLE=VALUE")
     return {**_variable(name), "value": value}
+
+
+def _when(text: str) -> str:
+    """An ISO 8601 time with its offset (or Z), as the API wants it."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no offset: add Z or +01:00")
+    return when.isoformat()
 
 
 def _timeout(text: str) -> float:
@@ -85,6 +99,26 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--connector", type=int, dest="connector_id")
     p = add("remote-stop", "stop a session")
     p.add_argument("transaction_id")
+    for name in ("get-diagnostics", "get-log"):
+        p = add(
+            name, "have the charger upload its diagnostics / log (1.6 GetDiagnostics, 2.0.1 GetLog)"
+        )
+        p.add_argument("--location", help="upload URL (default: ChargeWatch, single-use ticket)")
+        for flag, dest, what in (
+            ("--since", "start_time", "oldest"),
+            ("--until", "stop_time", "latest"),
+        ):
+            p.add_argument(
+                flag, type=_when, dest=dest, metavar="TIME", help=f"{what} entries (ISO 8601)"
+            )
+        p.add_argument("--security", action="store_true", help="2.0.1: the security log")
+        p.add_argument("--retries", type=int)
+        p.add_argument("--retry-interval", type=int, metavar="SECONDS")
+    add("get-local-list-version", "the version of the charger's local authorisation list")
+    add("send-local-list", "send the idTag registry as the charger's full local list")
+    p = cmds.add_parser(UPLOADS, parents=[_common()], help="list the files a charger uploaded")
+    p.add_argument("charger_id")
+    p.add_argument("--json", action="store_true", help="the API's JSON answer")
 
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:
@@ -101,6 +135,12 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
     elif name in ("get-configuration", "change-configuration", "remote-stop"):
         fields = {"get-configuration": ("keys",), "remote-stop": ("transaction_id",)}
         body = {k: getattr(args, k) for k in fields.get(name, ("key", "value"))}
+    elif name in ("get-diagnostics", "get-log"):
+        fields = ("location", "start_time", "stop_time", "retries", "retry_interval")
+        body = {k: getattr(args, k) for k in fields}
+        body["log_type"] = "security" if args.security else None
+    elif name in ("get-local-list-version", "send-local-list"):
+        body = {}  # send-local-list: the server fills in the registry's tags and version
     else:
         body = {"variables": args.variables}
     body = {k: v for k, v in body.items() if v is not None}
@@ -119,9 +159,11 @@ def main(args: argparse.Namespace) -> int:
         client = Client(
             args.url,
             args.token or os.environ.get("CHARGEWATCH_TOKEN"),
-            timeout=args.timeout + HTTP_MARGIN_S,
+            timeout=getattr(args, "timeout", 30.0) + HTTP_MARGIN_S,
         )
         cid = quote(args.charger_id, safe="")
+        if args.charger_command == UPLOADS:
+            return _list_uploads(client.get(f"/api/v1/chargers/{cid}/uploads"), args.json)
         path = f"/api/v1/chargers/{cid}/commands/{args.charger_command}?timeout={args.timeout:g}"
         answer = client.request("POST", path, _body(args))
     except OpsError as exc:
@@ -136,7 +178,20 @@ def main(args: argparse.Namespace) -> int:
         print(f"{who}: {status or 'answered'}{took}")
         if status is None or set(answer["result"]) - {"status"}:
             print(json.dumps(answer["result"], indent=2, ensure_ascii=False))
+        if answer.get("upload_url"):
+            print(f"upload to: {answer['upload_url']} (single use)")
     if status is not None and status not in DONE:
         print(f"chargewatch: {answer['charger']} answered {status}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _list_uploads(answer: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+        return 0
+    if not answer["uploads"]:
+        print(f"{answer['charger']}: no uploads")
+    for f in answer["uploads"]:
+        print(f"{f['received']}  {f['bytes']:>12}  {f['name']}")
     return 0

@@ -25,6 +25,7 @@ from chargewatch import (
     ops_cli,
     report_cli,
     rules_cli,
+    tags_cli,
 )
 from chargewatch.config import Config, ConfigError, load_config
 from chargewatch.datadir import DataDirBusy
@@ -70,6 +71,11 @@ def _add_server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ocpp-port", type=_port, help="OCPP WebSocket port (default 9000)")
     p.add_argument("--http-port", type=_port, help="HTTP API / metrics port (default 8000)")
     p.add_argument("--data-dir", type=Path, help="where the journal lives (default ./var)")
+    p.add_argument(
+        "--unknown-chargers",
+        choices=("reject", "pending", "accept"),
+        help="charger ids no site lists and none registered (default: the config's, reject)",
+    )
 
 
 def _add_fleet_flags(p: argparse.ArgumentParser, chargers: int) -> None:
@@ -126,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops_cli.add_parsers(sub)
     charger_cli.add_parsers(sub)
     chargers_cli.add_parsers(sub)
+    tags_cli.add_parsers(sub)
     access_cli.add_parsers(sub)
     dashboards_cli.add_parser(sub)
     import_cli.add_parser(sub)
@@ -147,6 +154,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
         ocpp["port"] = args.ocpp_port
     if args.http_port is not None:
         http["port"] = args.http_port
+    if getattr(args, "unknown_chargers", None) is not None:  # `run` and `demo` only
+        ocpp["security"] = config.ocpp.security.model_copy(
+            update={"unknown_chargers": args.unknown_chargers}
+        )
     update: dict[str, object] = {
         "ocpp": config.ocpp.model_copy(update=ocpp),
         "http": config.http.model_copy(update=http),
@@ -250,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             return charger_cli.main(args)
         if args.command == chargers_cli.COMMAND:
             return chargers_cli.main(args)
+        if args.command == tags_cli.COMMAND:
+            return tags_cli.main(args)
         if args.command in access_cli.COMMANDS:
             return access_cli.main(args)
         if args.command == dashboards_cli.COMMAND:

@@ -41,10 +41,17 @@ class _Section(BaseModel):
 
 
 class AuthorizationConfig(_Section):
+    """Answers to Authorize and transaction starts: the idTag registry (chargewatch/idtags.py)
+    first, then `allow_list`, then `mode` as the policy for unknown tags."""
+
     mode: Literal["accept_all", "allow_list"] = "accept_all"
     allow_list: list[str] = Field(default_factory=list)
-    # idTagInfo.status for a tag that is not on the allow-list
-    unknown_tag_status: Literal["Invalid", "Blocked"] = "Invalid"
+    # the status of a tag in neither the registry nor the allow-list (mode allow_list);
+    # Unknown is 2.0.1's word, answered Invalid to 1.6 chargers (1.6 has no Unknown)
+    unknown_tag_status: Literal["Invalid", "Blocked", "Unknown"] = "Invalid"
+    # push the registry to connected chargers as their local authorisation list (off: a
+    # monitoring system beside another CSMS must not overwrite that CSMS's lists)
+    sync_local_lists: bool = False
 
     @field_validator("allow_list")
     @classmethod
@@ -67,6 +74,10 @@ class ChargerSecurityConfig(_Section):
     """OCPP security profiles: 0 none, 1 Basic auth, 2 Basic auth over TLS, 3 mutual TLS."""
 
     profile: int = Field(0, ge=0, le=3)  # the least every charger must connect with
+    # charger ids neither a site lists nor `chargewatch chargers add` registered: refused
+    # (HTTP 404), admitted only to be commissioned (BootNotification answered Pending, an
+    # alert), or accepted like any other
+    unknown_chargers: Literal["reject", "pending", "accept"] = "reject"
     tls: OcppTlsConfig | None = None
     # failed authentications from one address, or for one charger id, within the window
     # lock it out for `lockout` seconds (a brute force costs the attacker, not the server)
@@ -123,6 +134,10 @@ class HttpConfig(_Section):
     # `chargewatch tokens create`: the API is open (a warning)
     api_tokens: list[SecretStr] = Field(default_factory=list)
     tls: TlsConfig | None = None
+    # how chargers reach this API (diagnostics uploads), when not http(s)://host:port
+    public_url: str | None = None
+    max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1, le=2**40)
+    upload_ticket_hours: float = Field(1.0, gt=0, le=168)
 
     @field_validator("api_tokens")
     @classmethod
@@ -131,6 +146,15 @@ class HttpConfig(_Section):
             if len(token.get_secret_value()) < 16:
                 raise ValueError(f"token {i + 1} is shorter than 16 characters")
         return tokens
+
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", value):
+            raise ValueError("must be http(s)://host[:port][/path], without query or fragment")
+        return value.rstrip("/")
 
 
 class StorageConfig(_Section):
@@ -195,6 +219,16 @@ class RuleOverrideConfig(_Section):
     params: dict[str, float | str] = Field(min_length=1)
 
 
+class SelfHealingConfig(_Section):
+    """Rules' actions (rules/healer.py). Off by default: a monitor running beside another
+    CSMS must not reset chargers nobody asked it to."""
+
+    enabled: bool = False
+    dry_run: bool = False  # journal what would be sent, send nothing
+    max_per_charger_per_day: int = Field(3, ge=1, le=100)  # every rule's actions together
+    timeout: float = Field(30.0, gt=0, le=300)  # seconds to wait for a charger's answer
+
+
 class RulesConfig(_Section):
     builtin: bool = True  # the default pack shipped with ChargeWatch (rules/packs/)
     files: list[str] = Field(default_factory=list)  # more rule files: paths or globs
@@ -205,6 +239,7 @@ class RulesConfig(_Section):
     evaluation_delay: float = Field(2.0, ge=0, le=60)
     # seconds between engine state snapshots (a 10,000-charger engine takes about 1 s)
     snapshot_interval: float = Field(300.0, gt=0)
+    self_healing: SelfHealingConfig = Field(default_factory=SelfHealingConfig)
 
 
 class SiteConfig(_Section):

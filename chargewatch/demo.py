@@ -20,7 +20,7 @@ from pathlib import Path
 from chargewatch.alerts import Alert
 from chargewatch.app import App
 from chargewatch.cli import fleet_options
-from chargewatch.config import Config
+from chargewatch.config import ChargerSecurityConfig, Config
 from chargewatch.faults import CHARGEX_CODES, chargex_code
 from chargewatch.state import LiveState
 from collector.simulator import run_fleet
@@ -38,6 +38,12 @@ def demo_config(config: Config, args: argparse.Namespace) -> Config:
         "ocpp": config.ocpp.model_copy(
             update={
                 "heartbeat_interval": DEMO_HEARTBEAT_S,
+                # the simulated fleet is registered nowhere: let it in, unless a flag says
+                **(
+                    {}
+                    if getattr(args, "unknown_chargers", None)
+                    else {"security": _accept_unknown(config)}
+                ),
                 **({} if args.host else {"host": "127.0.0.1"}),
             }
         ),
@@ -48,6 +54,10 @@ def demo_config(config: Config, args: argparse.Namespace) -> Config:
         update["data_dir"] = Path("var/demo")
     update["reports"] = demo_reports(config)
     return config.model_copy(update=update)
+
+
+def _accept_unknown(config: Config) -> ChargerSecurityConfig:
+    return config.ocpp.security.model_copy(update={"unknown_chargers": "accept"})
 
 
 def demo_reports(config: Config) -> ReportsConfig:

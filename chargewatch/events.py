@@ -46,12 +46,18 @@ class Connected(Event):
     kind: ClassVar[str] = "connected"
     remote: str = ""
     protocol: str = ""
+    # an unknown charger admitted only to be commissioned (ocpp.security.unknown_chargers:
+    # pending): its BootNotification is answered Pending and nothing else is accepted
+    commissioning: bool = False
 
 
 # Disconnect reasons of ChargeWatch's own making: the charger did nothing wrong.
 REASON_COLLECTOR_STOPPING = "collector stopping"
 REASON_COLLECTOR_RESTARTED = "collector restarted"  # it was not running to see the close
-OUR_DISCONNECTS = frozenset({REASON_COLLECTOR_STOPPING, REASON_COLLECTOR_RESTARTED})
+REASON_COMMISSIONED = "commissioned"  # registered while pending: it reconnects and signs in
+OUR_DISCONNECTS = frozenset(
+    {REASON_COLLECTOR_STOPPING, REASON_COLLECTOR_RESTARTED, REASON_COMMISSIONED}
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,6 +65,7 @@ class Disconnected(Event):
     kind: ClassVar[str] = "disconnected"
     code: int | None = None
     reason: str = ""
+    commissioning: bool = False  # the connection was one pending commissioning
 
 
 @dataclass(slots=True, frozen=True)
@@ -214,6 +221,34 @@ class DeviceEventReported(Event):
 
 
 @dataclass(slots=True, frozen=True)
+class CommissioningRequested(Event):
+    """An unknown charger admitted as "pending commissioning" sent a BootNotification: it
+    was answered Pending and waits for an operator to register it. Carries what it says it
+    is, so the alert can name it; nothing of it is charger state."""
+
+    kind: ClassVar[str] = "commissioning"
+    vendor: str = ""
+    model: str = ""
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    remote: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class AuthLockedOut(Event):
+    """Too many failed authentications at the OCPP handshake locked a source address or a
+    charger id out (collector/auth.py). `charger_id` is the id that was tried."""
+
+    kind: ClassVar[str] = "auth_lockout"
+    address: str = ""  # the source IP address
+    locked: str = ""  # "address" or "charger_id": which one is locked
+    failures: int = 0
+    window_s: float = 0.0
+    lockout_s: float = 0.0
+    reason: str = ""  # the last refusal: unauthorized, unknown_charger, ...
+
+
+@dataclass(slots=True, frozen=True)
 class TransactionGapDetected(Event):
     """Messages of a transaction never arrived (OCPP 2.0.1 seqNo skipped numbers): its
     meter data, and so its energy and peak power, may be incomplete."""
@@ -355,6 +390,45 @@ class CommandSent(Event):
     by: str = ""  # who asked, when known
 
 
+@dataclass(slots=True, frozen=True)
+class RemediationTried(Event):
+    """What a rule's self-healing action tried for an alert, and how the charger answered
+    (rules/healer.py): the alert's record of what was done. Skipped attempts are journaled
+    too, with the reason. Not a message of the charger: it changes nothing of its state."""
+
+    kind: ClassVar[str] = "remediation"
+    connector_id: int | None = None
+    rule: str = ""
+    fingerprint: str = ""  # the alert's
+    alert_state: str = ""  # pending or firing: the transition that asked for it
+    action: str = ""  # the rule's action: trigger-status, soft-reset
+    command: str = ""  # the remote command sent: trigger-message, reset
+    outcome: str = ""  # accepted, rejected, timeout, failed, skipped, dry_run
+    status: str | None = None  # the charger's answer status, when it answered
+    reason: str | None = None  # why it was skipped, or what went wrong
+    spent: bool = False  # counts against the charger's daily budget (sent, or a dry run)
+    summary: str = ""  # "soft reset — Accepted", as notifications show it
+    by: str = ""  # "self-heal:<rule>", as the command event says
+
+
+@dataclass(slots=True, frozen=True)
+class UploadReceived(Event):
+    """A file a charger uploaded to ChargeWatch's upload endpoint (chargewatch/uploads.py)
+    with the single-use ticket of a get-diagnostics / get-log command. History of what was
+    received and where it is kept; not a message over OCPP, so it changes no charger state."""
+
+    kind: ClassVar[str] = "upload"
+    command: str = ""  # the command the ticket was issued for: "get-diagnostics", "get-log"
+    filename: str = ""  # the name the charger gave (URL path or multipart filename)
+    stored: str = ""  # the file's name under <data_dir>/uploads/<charger>/
+    bytes: int = 0
+    sha256: str = ""
+    content_type: str = ""  # of the request: application/octet-stream, multipart/form-data
+    request_id: int | None = None  # the 2.0.1 GetLog requestId the ticket was issued for
+    remote: str = ""  # the uploader's address
+    by: str = ""  # who asked for the command
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -373,6 +447,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LogStatusReported,
         SecurityEventReported,
         DeviceEventReported,
+        CommissioningRequested,
+        AuthLockedOut,
         TransactionGapDetected,
         AlertAcknowledged,
         AlertUnacknowledged,
@@ -382,6 +458,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AlertChanged,
         ReportPublished,
         CommandSent,
+        UploadReceived,
+        RemediationTried,
     )
 }
 

@@ -17,6 +17,9 @@ Insert = tuple[str, tuple[Any, ...]]
 # journal kinds whose charger_id is "" or that say nothing about the charger's own state
 NOT_CHARGER_EVENTS = frozenset(
     {"alert", "alert_ack", "alert_unack", "driver", "silence", "exclusion", "report", "command"}
+    | {"upload"}  # a file a charger uploaded: operators' history, not its state
+    | {"auth_lockout"}  # a refused handshake: any id can be tried, it is no charger's state
+    | {"remediation"}  # a self-healing attempt (rules/healer.py): the alert's record
 )
 
 
@@ -35,9 +38,29 @@ def project(event: ev.Event, up: Upserts, ins: list[Insert]) -> None:
             "report_runs",
             (event.month, site, event.ts, event.ts, files),
         )
+    elif isinstance(event, ev.RemediationTried):
+        ins.append(("remediations", _remediation_row(event)))
     # AlertAcknowledged / AlertUnacknowledged: the rule engine answers with an AlertChanged;
     # DriverSet: the notifier's registry (contacts are not state of the network)
     # CommandSent: history in the journal only; a command is not the charger speaking
+
+
+def _remediation_row(e: ev.RemediationTried) -> tuple[Any, ...]:
+    return (
+        e.fingerprint,
+        e.rule,
+        e.charger_id,
+        e.connector_id,
+        e.ts,
+        e.alert_state,
+        e.action,
+        e.command,
+        e.outcome,
+        e.status,
+        e.reason,
+        int(e.spent),
+        e.summary,
+    )
 
 
 def _exclusion_row(e: ev.OutageExcluded) -> tuple[Any, ...]:

@@ -122,6 +122,13 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     last_used REAL, revoked REAL);
 CREATE UNIQUE INDEX IF NOT EXISTS api_tokens_active_name ON api_tokens (name)
     WHERE revoked IS NULL;
+CREATE TABLE IF NOT EXISTS remediations (
+    id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, rule TEXT NOT NULL,
+    charger_id TEXT NOT NULL, connector_id INTEGER, at REAL NOT NULL, alert_state TEXT NOT NULL,
+    action TEXT NOT NULL, command TEXT NOT NULL, outcome TEXT NOT NULL, status TEXT, reason TEXT,
+    spent INTEGER NOT NULL, summary TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS remediations_by_alert ON remediations (fingerprint, at);
+CREATE INDEX IF NOT EXISTS remediations_by_time ON remediations (at);
 CREATE TABLE IF NOT EXISTS audit_log (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, who TEXT NOT NULL, role TEXT,
     method TEXT NOT NULL, path TEXT NOT NULL, query TEXT NOT NULL, summary TEXT NOT NULL,
@@ -137,6 +144,9 @@ _INSERTS = {
     "alert_history": "INSERT INTO alert_history (fingerprint, rule, severity, state, "
     "previous, at, value, labels, annotations, explained_by, acknowledged_by) "
     "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    "remediations": "INSERT INTO remediations (fingerprint, rule, charger_id, connector_id, at, "
+    "alert_state, action, command, outcome, status, reason, spent, summary) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
 }
 _UPSERTS = {
     table: f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) "
@@ -438,3 +448,47 @@ def alert_history(
         item["annotations"] = json.loads(item["annotations"])
         out.append(item)
     return out
+
+
+REMEDIATION_COLUMNS = (
+    "fingerprint",
+    "rule",
+    "charger_id",
+    "connector_id",
+    "at",
+    "alert_state",
+    "action",
+    "command",
+    "outcome",
+    "status",
+    "reason",
+    "spent",
+    "summary",
+)
+
+
+def remediations(conn: sqlite3.Connection, fingerprints: Iterable[str]) -> list[dict[str, Any]]:
+    """What self-healing tried for these alerts (rules/healer.py), oldest first."""
+    wanted = list(dict.fromkeys(fingerprints))
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(wanted), 500):  # SQLite's bound on host parameters
+        chunk = wanted[i : i + 500]
+        rows = conn.execute(
+            f"SELECT {', '.join(REMEDIATION_COLUMNS)} FROM remediations "
+            f"WHERE fingerprint IN ({', '.join('?' * len(chunk))}) ORDER BY at, id",
+            chunk,
+        ).fetchall()
+        out += [dict(zip(REMEDIATION_COLUMNS, row, strict=True)) for row in rows]
+    out.sort(key=lambda r: r["at"])
+    return [r | {"spent": bool(r["spent"])} for r in out]
+
+
+def remediations_spent(conn: sqlite3.Connection, since: float) -> dict[tuple[str, str], int]:
+    """Self-healing attempts that count against the daily budget since `since`, per
+    (charger, rule): a restart continues the day's count instead of starting over."""
+    rows = conn.execute(
+        "SELECT charger_id, rule, COUNT(*) FROM remediations WHERE spent=1 AND at >= ? "
+        "GROUP BY charger_id, rule",
+        (since,),
+    ).fetchall()
+    return {(cid, rule): n for cid, rule, n in rows}

@@ -9,6 +9,12 @@ A charger must connect with at least the highest of: `ocpp.security.profile`, it
 address or for one charger id are counted; too many within the window lock that address or
 id out for a while (HTTP 429, without checking the password again), so guessing passwords
 costs the attacker time and not the server CPU (scrypt is deliberately expensive).
+
+A charger is known when a site of the config lists it or it has a registry entry
+(`chargewatch chargers add`). Unknown ids follow `ocpp.security.unknown_chargers`: `reject`
+(HTTP 404 at the handshake, counted like a failure so ids cannot be enumerated quickly),
+`pending` (admitted once the transport of its profile holds — TLS, a client certificate —
+without a password, which it cannot have yet, to be commissioned) or `accept`.
 """
 
 from __future__ import annotations
@@ -19,18 +25,22 @@ import binascii
 import logging
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request
 
+from chargewatch import events as ev
 from chargewatch.config import ChargerSecurityConfig
 from chargewatch.credentials import Credential, verify_password
 
 log = logging.getLogger(__name__)
 
 REALM = 'Basic realm="ChargeWatch OCPP", charset="UTF-8"'
+COUNTED = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.NOT_FOUND})  # guesses: id or password
+STALE_SWEEP = 10_000  # failure windows kept before the over ones are swept
 
 
 @dataclass(slots=True, frozen=True)
@@ -49,6 +59,7 @@ class ChargerAuth:
         site_of: dict[str, str],
         site_profiles: dict[str, int],
         clock=time.monotonic,
+        on_lockout: Callable[[ev.AuthLockedOut], None] | None = None,
     ) -> None:
         self.config = config
         self.credentials = credentials
@@ -56,6 +67,16 @@ class ChargerAuth:
         self._clock = clock
         self._failures: dict[str, deque[float]] = defaultdict(deque)
         self._locked: dict[str, float] = {}
+        self.on_lockout = on_lockout  # the server journals it, the security rules alert
+        self._next_sweep = 0.0
+
+    def known(self, charger_id: str) -> bool:
+        """Listed by a site of the config, or registered (credentials, a profile)."""
+        return charger_id in self._site_of or charger_id in self.credentials
+
+    def pending(self, charger_id: str) -> bool:
+        """To be admitted only as "pending commissioning"."""
+        return self.config.unknown_chargers == "pending" and not self.known(charger_id)
 
     def required_profile(self, charger_id: str) -> int:
         site = self._site_of.get(charger_id)
@@ -70,9 +91,6 @@ class ChargerAuth:
         self, connection: ServerConnection, request: Request, charger_id: str
     ) -> Refusal | None:
         """None when the charger may connect; otherwise what to answer."""
-        required = self.required_profile(charger_id)
-        if required == 0:
-            return None
         address = str((connection.remote_address or ("?",))[0])
         keys = (f"addr:{address}", f"id:{charger_id}")
         now = self._clock()
@@ -82,13 +100,29 @@ class ChargerAuth:
                 "locked_out",
                 "too many failed authentications: try again later",
             )
-        refusal = await self._authenticate(connection, request, charger_id, required)
-        if refusal is not None and refusal.status == HTTPStatus.UNAUTHORIZED:
-            self._failed(keys, now, charger_id, address)
+        policy = self.config.unknown_chargers
+        known = policy == "accept" or self.known(charger_id)
+        if not known and policy == "reject":
+            refusal = Refusal(HTTPStatus.NOT_FOUND, "unknown_charger", "unknown charge point id")
+        else:
+            required = self.required_profile(charger_id)
+            if required == 0:
+                return None
+            # pending: no password to check yet, but the transport of its profile holds
+            refusal = await self._authenticate(
+                connection, request, charger_id, required, password=known
+            )
+        if refusal is not None and refusal.status in COUNTED:
+            self._failed(keys, now, charger_id, address, refusal.reason)
         return refusal
 
     async def _authenticate(
-        self, connection: ServerConnection, request: Request, charger_id: str, required: int
+        self,
+        connection: ServerConnection,
+        request: Request,
+        charger_id: str,
+        required: int,
+        password: bool = True,
     ) -> Refusal | None:
         ssl_object = connection.transport.get_extra_info("ssl_object")
         if required >= 2 and ssl_object is None:
@@ -113,14 +147,18 @@ class ChargerAuth:
                     "security profile 3: the certificate's CN must be the charge point id",
                 )
             return None
-        user, password = _basic(request.headers.get("Authorization"))
+        if not password:
+            return None
+        user, given = _basic(request.headers.get("Authorization"))
         cred = self.credentials.get(charger_id)
-        if user != charger_id or password is None or cred is None or cred.password_hash is None:
+        if user != charger_id or given is None or cred is None or cred.password_hash is None:
             return _unauthorized()
-        ok = await asyncio.to_thread(verify_password, password, cred.password_hash)
+        ok = await asyncio.to_thread(verify_password, given, cred.password_hash)
         return None if ok else _unauthorized()
 
-    def _failed(self, keys: tuple[str, ...], now: float, charger_id: str, address: str) -> None:
+    def _failed(
+        self, keys: tuple[str, ...], now: float, charger_id: str, address: str, reason: str
+    ) -> None:
         cfg = self.config
         for key in keys:
             window = self._failures[key]
@@ -137,7 +175,32 @@ class ChargerAuth:
                     cfg.max_failures,
                     charger_id,
                 )
-        log.info("failed authentication of %r from %s", charger_id, address)
+                if self.on_lockout is not None:
+                    self.on_lockout(
+                        ev.AuthLockedOut(
+                            charger_id,
+                            time.time(),
+                            address=address,
+                            locked="address" if key.startswith("addr:") else "charger_id",
+                            failures=cfg.max_failures,
+                            window_s=cfg.failure_window,
+                            lockout_s=cfg.lockout,
+                            reason=reason,
+                        )
+                    )
+        self._forget_stale(now)
+        log.info("failed authentication of %r from %s (%s)", charger_id, address, reason)
+
+    def _forget_stale(self, now: float) -> None:
+        """Drop windows and lockouts that are over: random ids must not grow memory."""
+        if len(self._failures) + len(self._locked) < STALE_SWEEP or now < self._next_sweep:
+            return
+        self._next_sweep = now + 1.0
+        horizon = now - self.config.failure_window
+        for key in [k for k, w in self._failures.items() if not w or w[-1] <= horizon]:
+            del self._failures[key]
+        for key in [k for k, until in self._locked.items() if until <= now]:
+            del self._locked[key]
 
 
 def _unauthorized() -> Refusal:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from chargewatch import events as ev
@@ -46,6 +47,7 @@ class Outcome:
     result: Any  # the charger's payload, as it sent it
     error: str | None  # what went wrong, in a sentence
     elapsed_ms: float | None
+    request: dict[str, Any] = field(default_factory=dict)  # the OCPP payload sent
 
 
 class Commander:
@@ -53,6 +55,9 @@ class Commander:
 
     def __init__(self, server: OcppServer, journal: Journal) -> None:
         self.server, self.journal = server, journal
+        # per command: completes its parameters before they are translated (send-local-list
+        # without entries gets the idTag registry's, collector/local_list.py)
+        self.prepare: dict[str, Callable[[Command], Command]] = {}
 
     async def run(
         self, charger_id: str, name: str, params: Command, timeout_s: float = DEFAULT_TIMEOUT_S
@@ -62,6 +67,9 @@ class Commander:
         if known is None and charger_id not in self.server.connections:
             raise UnknownCharger(f"no charger {charger_id!r} has connected")
         adapter = self.server.adapter_of(charger_id)  # NotConnected
+        prepare = self.prepare.get(name)
+        if prepare is not None:
+            params = prepare(params)
         action, payload = adapter.commands.request(name, params)  # Unsupported, BadParams
         protocol = adapter.subprotocol
         result: Any = None
@@ -114,7 +122,9 @@ class Commander:
                 by=params.by,
             )
         )
-        return Outcome(charger_id, protocol, name, action, outcome, status, result, error, elapsed)
+        return Outcome(
+            charger_id, protocol, name, action, outcome, status, result, error, elapsed, payload
+        )
 
     async def _journal(self, event: ev.CommandSent) -> None:
         try:

@@ -10,9 +10,10 @@ Ports are `connector_id` as everywhere else: the connector in 1.6, the EVSE id i
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from collector.validation import PayloadError, SchemaSet
 
@@ -101,6 +102,73 @@ class RemoteStop(Command):
     transaction_id: str = Field(min_length=1, max_length=36)
 
 
+class LocalListEntry(BaseModel):
+    """One tag of a local authorisation list (1.6 AuthorizationData, 2.0.1 AuthorizationData)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id_tag: str = Field(min_length=1, max_length=36, description="1.6: longer than 20 left out")
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid"] | None = Field(
+        None, description="None: remove the tag (differential updates only)"
+    )
+    expiry: float | None = Field(None, description="epoch seconds (1.6 expiryDate)")
+    parent_id: str | None = Field(None, min_length=1, max_length=36)
+    token_type: str = Field("ISO14443", description="2.0.1 idToken.type")
+
+
+class SendLocalList(Command):
+    """The local authorisation list; without entries and version: the idTag registry's."""
+
+    update_type: Literal["full", "differential"] = "full"
+    list_version: int | None = Field(None, ge=1, le=2**31 - 1, description="default: registry's")
+    entries: list[LocalListEntry] | None = Field(None, description="default: every tag")
+
+
+class GetLocalListVersion(Command):
+    """The version of the charger's local authorisation list."""
+
+
+def local_list_of(p: SendLocalList) -> tuple[int, list[LocalListEntry]]:
+    """The version and entries to send (the registry fills both when the caller gave none)."""
+    if p.list_version is None or p.entries is None:
+        raise BadParams("send-local-list: list_version and entries are needed (no idTag registry)")
+    if p.update_type == "full":
+        for entry in p.entries:
+            if entry.status is None:
+                raise BadParams(f"entries: {entry.id_tag}: a full list gives every tag a status")
+    return p.list_version, p.entries
+
+
+def epoch_time(ts: float) -> str:
+    """Epoch seconds as an OCPP dateTime (UTC, Z)."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class GetDiagnostics(Command):
+    """1.6 GetDiagnostics / 2.0.1 GetLog: the charger uploads a file to `location`."""
+
+    location: str | None = Field(
+        None,
+        min_length=1,
+        max_length=512,
+        description="where the charger uploads (ftp://, http(s)://); default: ChargeWatch's "
+        "own upload endpoint with a fresh single-use ticket",
+    )
+    log_type: Literal["diagnostics", "security"] = Field(
+        "diagnostics", description="2.0.1 logType DiagnosticsLog / SecurityLog (1.6: diagnostics)"
+    )
+    start_time: AwareDatetime | None = Field(
+        None, description="oldest entries to include (1.6 startTime; 2.0.1 oldestTimestamp)"
+    )
+    stop_time: AwareDatetime | None = Field(
+        None, description="latest entries to include (1.6 stopTime; 2.0.1 latestTimestamp)"
+    )
+    retries: int | None = Field(None, ge=0, le=100)
+    retry_interval: int | None = Field(None, ge=0, le=86_400, description="seconds")
+    request_id: int | None = Field(
+        None, ge=0, le=2**31 - 1, description="2.0.1 requestId (default: generated)"
+    )
+
+
 # the neutral name (the API path segment and the CLI word) -> its parameters
 COMMANDS: dict[str, type[Command]] = {
     "reset": Reset,
@@ -113,7 +181,13 @@ COMMANDS: dict[str, type[Command]] = {
     "set-variables": SetVariables,
     "remote-start": RemoteStart,
     "remote-stop": RemoteStop,
+    "get-diagnostics": GetDiagnostics,
+    "get-log": GetDiagnostics,  # the 2.0.1 name of the same command
+    "get-local-list-version": GetLocalListVersion,
+    "send-local-list": SendLocalList,
 }
+# the commands whose answer announces a file the charger uploads to `location`
+UPLOADS = frozenset({"get-diagnostics", "get-log"})
 
 Builder = Callable[[Any], tuple[str, dict[str, Any]]]
 
@@ -121,6 +195,13 @@ Builder = Callable[[Any], tuple[str, dict[str, Any]]]
 def drop_none(payload: dict[str, Any]) -> dict[str, Any]:
     """OCPP leaves optional fields out; null is not a value its schemas allow."""
     return {k: v for k, v in payload.items() if v is not None}
+
+
+def ocpp_time(value: datetime | None) -> str | None:
+    """An aware time as OCPP's dateTime: UTC, with Z (what chargers parse most reliably)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Translator:

@@ -12,57 +12,56 @@ import json
 import logging
 import ssl
 import time
-from collections import Counter, OrderedDict
-from http import HTTPStatus
+from collections import OrderedDict
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from chargewatch import events as ev
 from chargewatch.config import OcppConfig
 from chargewatch.journal import Journal, JournalError
 from collector import framing
 from collector.adapter import Adapter, HandlerError
-from collector.auth import REALM, ChargerAuth
+from collector.auth import ChargerAuth
+from collector.handshake import Handshake, address_of
 from collector.metrics import OcppMetrics
 from collector.pending import Answer, NotConnected, PendingCalls, wait_answer
 from collector.validation import PayloadError
 
 log = logging.getLogger(__name__)
 
-MAX_CHARGER_ID = 48  # OCPP 2.0.1 identity limit; also applied to 1.6J
 RECENT_ANSWERS = 64  # answers kept per connection for retried message ids
+COMMISSIONING_RETRY_S = 60  # a charger pending commissioning boots again after this long
 CLOSE_UNSUPPORTED_DATA = 1003
-
-
-def offered_subprotocols(headers: Headers) -> list[str]:
-    return [
-        p.strip()
-        for value in headers.get_all("Sec-WebSocket-Protocol")
-        for p in value.split(",")
-        if p.strip()
-    ]
-
-
-def _address(connection: ServerConnection) -> str:
-    return str((connection.remote_address or ("?",))[0])
 
 
 class _Charger:
     """One open connection: the charger, its adapter and the answers it may ask for again."""
 
-    __slots__ = ("adapter", "charger_id", "pending", "recent", "ws")
+    __slots__ = (
+        "adapter",
+        "charger_id",
+        "closed_because",
+        "commissioning",
+        "pending",
+        "recent",
+        "ws",
+    )
 
     def __init__(
-        self, charger_id: str, ws: ServerConnection, adapter: Adapter, recent: list[tuple[str, str]]
+        self,
+        charger_id: str,
+        ws: ServerConnection,
+        adapter: Adapter,
+        recent: list[tuple[str, str]],
+        commissioning: bool = False,
     ) -> None:
         self.charger_id, self.ws, self.adapter = charger_id, ws, adapter
         self.recent: OrderedDict[str, str] = OrderedDict(recent)
         self.pending = PendingCalls()  # our calls (remote commands) awaiting an answer
+        self.commissioning = commissioning  # unknown, admitted only to be commissioned
+        self.closed_because: str | None = None  # why we closed it, when we did
 
     def remember(self, message_id: str, answer: str) -> None:
         self.recent[message_id] = answer
@@ -82,6 +81,8 @@ class OcppServer:
     ) -> None:
         self.config = config
         self.auth = auth  # None: no charger needs to authenticate (security profile 0)
+        if auth is not None:
+            auth.on_lockout = lambda event: journal.stage([event])
         self._ssl = ssl_context  # wss:// (security profiles 2 and 3)
         self.adapters = adapters  # subprotocol -> adapter, in order of preference
         self.journal = journal
@@ -89,7 +90,7 @@ class OcppServer:
         self.connections: dict[str, _Charger] = {}
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()  # replaced connections being closed
-        self._per_address: Counter[str] = Counter()  # open connections per remote IP
+        self.handshake = Handshake(config, list(adapters), metrics, auth)
         self._stopping = False
 
     @property
@@ -102,7 +103,7 @@ class OcppServer:
             self._serve_charger,
             host,
             port,
-            process_request=self._check_handshake,
+            process_request=self.handshake.check,
             ssl=self._ssl,
             # the server's order wins: websockets selects the first of ours the charger
             # offers, so one offering ocpp1.6 and ocpp2.0.1 gets what we list first
@@ -120,88 +121,16 @@ class OcppServer:
             self._server.close()
             await self._server.wait_closed()
 
-    # ---- handshake ---------------------------------------------------------------------
-    def charger_id_from_path(self, path: str) -> str | None:
-        prefix = self.config.path_prefix + "/"
-        raw_path = urlsplit(path).path
-        if not raw_path.startswith(prefix):
-            return None
-        segment = raw_path.rstrip("/").rsplit("/", 1)[-1] if raw_path != prefix else ""
-        return unquote(segment, errors="strict") if segment else ""
-
-    def _refuse(
-        self, connection: ServerConnection, status: HTTPStatus, reason: str, text: str
-    ) -> Response:
-        self.metrics.handshakes_refused.labels(reason).inc()
-        log.info("refused handshake from %s: %s", connection.remote_address, text)
-        return connection.respond(status, text + "\n")
-
-    async def _check_handshake(
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
-        refusal = self._check_request(connection, request)
-        if refusal is not None or self.auth is None:
-            return refusal
-        charger_id = self.charger_id_from_path(request.path) or ""
-        denied = await self.auth.check(connection, request, charger_id)
-        if denied is None:
-            return None
-        response = self._refuse(connection, denied.status, denied.reason, denied.text)
-        if denied.challenge:
-            response.headers["WWW-Authenticate"] = REALM
-        return response
-
-    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """The path, the charger id and the subprotocol (before any authentication)."""
-        try:
-            charger_id = self.charger_id_from_path(request.path)
-        except UnicodeDecodeError:
-            return self._refuse(
-                connection,
-                HTTPStatus.BAD_REQUEST,
-                "bad_charger_id",
-                "charge point id is not valid UTF-8 after percent-decoding",
-            )
-        if charger_id is None:
-            return self._refuse(
-                connection,
-                HTTPStatus.NOT_FOUND,
-                "bad_path",
-                f"OCPP endpoint is {self.config.path_prefix}/<chargePointId>",
-            )
-        if not charger_id or len(charger_id) > MAX_CHARGER_ID or not charger_id.isprintable():
-            return self._refuse(
-                connection,
-                HTTPStatus.BAD_REQUEST,
-                "bad_charger_id",
-                f"charge point id must be 1 to {MAX_CHARGER_ID} printable characters",
-            )
-        cap = self.config.security.max_connections_per_address
-        if cap and self._per_address[_address(connection)] >= cap:
-            return self._refuse(
-                connection,
-                HTTPStatus.SERVICE_UNAVAILABLE,
-                "too_many_connections",
-                f"too many connections from this address (at most {cap})",
-            )
-        offered = offered_subprotocols(request.headers)
-        if not any(p in self.adapters for p in offered):
-            return self._refuse(
-                connection,
-                HTTPStatus.BAD_REQUEST,
-                "subprotocol",
-                f"no supported OCPP subprotocol offered (Sec-WebSocket-Protocol: "
-                f"{', '.join(offered) or 'none'}); this server speaks {', '.join(self.adapters)}",
-            )
-        return None
-
     # ---- connection --------------------------------------------------------------------
     async def _serve_charger(self, ws: ServerConnection) -> None:
-        charger_id = self.charger_id_from_path(ws.request.path) or ""
+        charger_id = self.handshake.charger_id_from_path(ws.request.path) or ""
         protocol = str(ws.subprotocol)
         adapter = self.adapters[protocol]
         remote = ":".join(str(x) for x in (ws.remote_address or ())[:2])
-        charger = _Charger(charger_id, ws, adapter, await self.journal.recent_responses(charger_id))
+        commissioning = self.auth is not None and self.auth.pending(charger_id)
+        charger = _Charger(
+            charger_id, ws, adapter, await self.journal.recent_responses(charger_id), commissioning
+        )
         previous = self.connections.get(charger_id)
         self.connections[charger_id] = charger
         if previous is not None:
@@ -211,11 +140,22 @@ class OcppServer:
             task.add_done_callback(self._closing.discard)
         gauge = self.metrics.connections.labels(protocol)
         gauge.inc()
-        address = _address(ws)
-        self._per_address[address] += 1
+        address = address_of(ws)
+        per_address = self.handshake.per_address
+        per_address[address] += 1
         try:
-            await self.journal.commit([ev.Connected(charger_id, time.time(), remote, protocol)])
-            log.info("%s: connected from %s (%s)", charger_id, remote, protocol)
+            await self.journal.commit(
+                [ev.Connected(charger_id, time.time(), remote, protocol, commissioning)]
+            )
+            if commissioning:
+                log.warning(
+                    "%s: unknown charger connected from %s (%s), pending commissioning",
+                    charger_id,
+                    remote,
+                    protocol,
+                )
+            else:
+                log.info("%s: connected from %s (%s)", charger_id, remote, protocol)
             async for message in ws:
                 if isinstance(message, bytes):
                     self.metrics.bad_frames.labels("binary").inc()
@@ -230,23 +170,62 @@ class OcppServer:
             log.error("%s: journal unavailable, closing the connection", charger_id)
         finally:
             gauge.dec()
-            self._per_address[address] -= 1
-            if not self._per_address[address]:
-                del self._per_address[address]
+            per_address[address] -= 1
+            if not per_address[address]:
+                del per_address[address]
             charger.pending.fail_all(f"{charger_id} disconnected before answering")
             if self.connections.get(charger_id) is charger:
                 del self.connections[charger_id]
                 code = ws.close_code
-                reason = ws.close_reason or ""
+                reason = charger.closed_because or ws.close_reason or ""
                 if self._stopping:
                     reason = ev.REASON_COLLECTOR_STOPPING
                 log.info("%s: disconnected (code %s %s)", charger_id, code, reason)
                 try:
                     await self.journal.commit(
-                        [ev.Disconnected(charger_id, time.time(), code, reason)]
+                        [ev.Disconnected(charger_id, time.time(), code, reason, commissioning)]
                     )
                 except JournalError:
                     log.error("%s: could not journal the disconnect", charger_id)
+
+    # ---- commissioning -----------------------------------------------------------------
+    async def release_commissioned(self, charger_id: str) -> bool:
+        """Close the connection of a charger that was pending commissioning and is now
+        registered: it reconnects and authenticates like any known charger. True if closed."""
+        charger = self.connections.get(charger_id)
+        if charger is None or not charger.commissioning or self.auth is None:
+            return False
+        if self.auth.pending(charger_id):
+            return False
+        charger.closed_because = ev.REASON_COMMISSIONED
+        log.info("%s: commissioned, closing its pending connection", charger_id)
+        await charger.ws.close(1000, "commissioned: reconnect")
+        return True
+
+    def _while_commissioning(
+        self, charger: _Charger, action: str, payload: Any, now: float
+    ) -> tuple[dict[str, Any], list[ev.Event]]:
+        """BootNotification is checked and answered Pending; anything else is refused with
+        SecurityError, the CallError OCPP 2.0.1 (B02) names for a station not accepted."""
+        if action != "BootNotification":
+            raise HandlerError(
+                "SecurityError",
+                "pending commissioning: nothing but BootNotification is accepted until an "
+                "operator registers this charge point",
+            )
+        response, events = charger.adapter.handle(charger.charger_id, action, payload, now)
+        boot = next(e for e in events if isinstance(e, ev.Booted))
+        remote = ":".join(str(x) for x in (charger.ws.remote_address or ())[:2])
+        request = ev.CommissioningRequested(
+            charger.charger_id,
+            now,
+            vendor=boot.vendor,
+            model=boot.model,
+            serial_number=boot.serial_number or boot.charge_box_serial_number,
+            firmware_version=boot.firmware_version,
+            remote=remote,
+        )
+        return {**response, "status": "Pending", "interval": COMMISSIONING_RETRY_S}, [request]
 
     # ---- our calls ---------------------------------------------------------------------
     def adapter_of(self, charger_id: str) -> Adapter:
@@ -299,11 +278,16 @@ class OcppServer:
         if cached is not None:
             self.metrics.retried_calls.inc()
             return cached
+        if charger.commissioning and await self.release_commissioned(cid):
+            return None  # registered meanwhile: it signs in again on a new connection
         self.journal.state.charger(cid).messages += 1
         label = action if action in adapter.schemas.actions else "unknown"
         result = "ok"
         try:
-            response, events = adapter.handle(cid, action, frame.payload, now)
+            if charger.commissioning:
+                response, events = self._while_commissioning(charger, action, frame.payload, now)
+            else:
+                response, events = adapter.handle(cid, action, frame.payload, now)
         except PayloadError as exc:
             result = adapter.error_code(exc.kind)
             answer = framing.call_error(
@@ -359,4 +343,4 @@ class OcppServer:
         return answer
 
 
-__all__ = ["OcppServer", "offered_subprotocols"]
+__all__ = ["OcppServer"]

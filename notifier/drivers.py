@@ -15,7 +15,7 @@ The registry is the config's drivers plus those set through the API (journaled a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -88,12 +88,24 @@ class DriverNotifier:
         self.visits: dict[tuple[str, int], Visit] = {}
         self._timers = Timers()
         self.now = 0.0
+        # the owner of a card in the idTag registry (chargewatch/idtags.py), set by the app:
+        # a session started with any of a driver's cards is that driver's
+        self.owner_of: Callable[[str], str | None] = lambda _tag: None
 
-    def driver(self, id_tag: str | None) -> Driver | None:
-        if not id_tag:
-            return None
+    def registered_as(self, id_tag: str) -> Driver | None:
+        """The driver registered under exactly this idTag."""
         tag = id_tag.upper()
         return self.config_drivers.get(tag) or self.api_drivers.get(tag)
+
+    def driver(self, id_tag: str | None) -> Driver | None:
+        """The driver of a card: registered under it, or its owner in the idTag registry."""
+        if not id_tag:
+            return None
+        found = self.registered_as(id_tag)
+        if found is None:
+            owner = self.owner_of(id_tag)
+            found = self.registered_as(owner) if owner else None
+        return found
 
     def in_config(self, id_tag: str) -> bool:
         return id_tag.upper() in self.config_drivers

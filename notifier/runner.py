@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -45,6 +46,8 @@ SAVE_EVERY_S = 5.0  # dispatcher state without new notifications is saved at mos
 KINDS = frozenset({"alert", "alert_ack", "alert_unack", "silence"})  # for the dispatcher
 DRIVER_KINDS = frozenset({"session_started", "session_stopped", "status", "driver"})
 REPORT_KINDS = frozenset({"report"})  # monthly reports: straight to their receivers
+TRIED_KINDS = frozenset({"remediation"})  # self-healing attempts, shown with their alert
+TRIED_KEPT = 3  # per alert: the last attempts a notification names
 
 
 class NotifierMetrics:
@@ -105,6 +108,7 @@ class NotifierRunner:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # the runner's connection: one user at a time
         self._progress = asyncio.Condition()  # notified after each journal batch
+        self._tried: dict[str, list[str]] = {}  # alert fingerprint -> what self-healing tried
 
     async def start(self) -> None:
         saved = await asyncio.to_thread(nstore.load_snapshot, self._db)
@@ -114,6 +118,7 @@ class NotifierRunner:
                 data = json.loads(saved[1])
                 self.dispatcher.restore(data["dispatcher"])
                 self.drivers.restore(data["drivers"])
+                self._tried = {k: list(v) for k, v in (data.get("tried") or {}).items()}
                 self.position, restored = saved[0], True
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("notifier: snapshot not usable (%s); starting afresh", exc)
@@ -244,7 +249,7 @@ class NotifierRunner:
             return False
         out: list[Notification] = []
         for seq, kind, data in rows:
-            wanted = kind in KINDS or kind in REPORT_KINDS
+            wanted = kind in KINDS or kind in REPORT_KINDS or kind in TRIED_KINDS
             if wanted or (kind in DRIVER_KINDS and self._drivers_care(kind)):
                 try:
                     out += self._feed(ev.event_from_dict(kind, json.loads(data)))
@@ -260,6 +265,17 @@ class NotifierRunner:
             self._progress.notify_all()
         return True
 
+    def _with_tried(self, info: AlertInfo) -> AlertInfo:
+        """The alert with what self-healing tried for it (rules/healer.py) as its
+        `remediation` annotation; forgotten once the alert has ended."""
+        tried = self._tried.get(info.fingerprint)
+        if info.state not in ("pending", "firing"):
+            self._tried.pop(info.fingerprint, None)
+        if not tried:
+            return info
+        text = "tried: " + "; ".join(tried)
+        return dataclasses.replace(info, annotations={**info.annotations, "remediation": text})
+
     def _drivers_care(self, kind: str) -> bool:
         """Status reports matter only while a registered driver's car is at a charger."""
         return kind != "status" or bool(self.drivers.visits)
@@ -271,7 +287,11 @@ class NotifierRunner:
             return report_notifications(event)
         d = self.dispatcher
         if isinstance(event, ev.AlertChanged):
-            return d.alert(_info(event), event.ts)
+            return d.alert(self._with_tried(_info(event)), event.ts)
+        if isinstance(event, ev.RemediationTried):
+            tried = self._tried.setdefault(event.fingerprint, [])
+            tried[:] = [*tried, event.summary][-TRIED_KEPT:]
+            return []
         if isinstance(event, ev.AlertAcknowledged):
             return d.acknowledge(event.fingerprint, event.by, event.ts)
         if isinstance(event, ev.AlertUnacknowledged):
@@ -293,7 +313,11 @@ class NotifierRunner:
         if not (out or force or (self._dirty and now - self._saved_at >= SAVE_EVERY_S)):
             return
         rows = [row for n in out for row in self._rows(n)]
-        state = {"dispatcher": self.dispatcher.snapshot(), "drivers": self.drivers.snapshot()}
+        state = {
+            "dispatcher": self.dispatcher.snapshot(),
+            "drivers": self.drivers.snapshot(),
+            "tried": self._tried,
+        }
         # encoded off the event loop: with many active alerts it takes milliseconds (the
         # snapshot holds copies; the alerts' label dicts are never changed in place)
         snapshot = await asyncio.to_thread(json.dumps, state, separators=(",", ":"))

@@ -157,6 +157,8 @@ def _single(alert: AlertInfo, n: Notification, tz: str, dashboard_url: str | Non
     else:
         description = alert.annotations.get("description", "").strip()
         lines = [headline(alert), description, _meta(alert, n, tz)]
+    # what self-healing tried: "tried: soft reset — Accepted" (notifier/runner.py)
+    lines.append(alert.annotations.get("remediation", ""))
     if alert.runbook_url:
         lines.append(f"Runbook: {alert.runbook_url}")
     charger = alert.labels.get("charger")

@@ -82,11 +82,14 @@ def rows(alert: AlertInfo, n: Notification, tz: str, dashboard_url: str | None) 
     """The facts listed under an alert, in the order a technician asks for them."""
     labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in _NOT_LABELS)
     value = [Row("Value", fmt_value(alert.value))] if alert.value is not None else []
+    # what self-healing tried (notifier/runner.py sets it from the journal)
+    tried = alert.annotations.get("remediation", "").removeprefix("tried: ")
     return [
         Row("Alert", f"{alert.alertname} ({alert.severity})"),
         *_times(alert, n, tz),
         *value,
         *_ack(alert, tz),
+        *([Row("Tried", tried)] if tried else []),
         *([Row("Labels", labels)] if labels else []),
         *_links(alert, dashboard_url),
     ]

@@ -40,7 +40,8 @@ from rules.params import Override, ParamTable
 from rules.schema import ConditionSpec, RuleSpec
 
 # journal kinds that are not facts about chargers: our own transitions and the notifier's
-NOT_FACTS = frozenset({"alert", "silence", "driver", "exclusion", "report", "command"})
+NOT_FACTS = frozenset({"alert", "silence", "driver", "exclusion", "report", "command", "upload"})
+NOT_FACTS |= {"remediation"}  # what a rule's self-healing action tried (rules/healer.py)
 MIN_STEP = 0.001  # seconds: the earliest a timer can be due after the engine's now
 _SPACES = re.compile(r"[ \t]{2,}")  # left where a template names a detail that was empty
 _BEFORE_STOP = re.compile(r"[ \t]+([.,;:)])")
@@ -111,7 +112,8 @@ class Engine:
                 condition,
                 ParamTable(spec.name, spec.params, overrides),  # type: ignore[arg-type]
                 {k: Template(v) for k, v in spec.annotations.items()},
-                hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16],
+                # the action is not the condition: adding one keeps the rule's alerts
+                hashlib.sha256(spec.model_dump_json(exclude={"action"}).encode()).hexdigest()[:16],
             )
             self.rules.append(rule)
             self.by_name[spec.name] = rule

@@ -85,6 +85,11 @@ class Facts:
 
     def apply(self, e: ev.Event) -> list[Derived]:
         """Update the facts with one event; return the derived events it produced."""
+        unmonitored = _UNMONITORED.get(e.kind)
+        if unmonitored is not None or getattr(e, "commissioning", False):
+            # a charger pending commissioning, or a refused handshake: not (yet) one we
+            # watch, so no facts (no offline or SLA alerts), only what the security rules count
+            return unmonitored(e) if unmonitored is not None else []
         charger = self.charger(e.charger_id)
         charger.last_seen = e.ts if charger.last_seen is None else max(charger.last_seen, e.ts)
         handler = _HANDLERS.get(e.kind)
@@ -179,16 +184,14 @@ class Facts:
     def _authorized(self, charger: ChargerFacts, e: ev.Authorized) -> list[Derived]:
         if e.status == "Accepted":
             return []
-        details = {"id_tag": e.id_tag, "auth_status": e.status}
-        return [Derived("auth_rejected", e.charger_id, None, details)]
+        return _rejected(e.charger_id, None, e.id_tag, e.status)
 
     def _session_started(self, charger: ChargerFacts, e: ev.SessionStarted) -> list[Derived]:
         c = charger.connector(e.connector_id)
         c.session_id, c.session_started, c.id_tag = e.session_id, e.started_at or e.ts, e.id_tag
         c.meter_start_wh = e.meter_start_wh
         if e.auth_status not in (None, "Accepted"):
-            details = {"id_tag": e.id_tag or "", "auth_status": e.auth_status}
-            return [Derived("auth_rejected", e.charger_id, e.connector_id, details)]
+            return _rejected(e.charger_id, e.connector_id, e.id_tag or "", e.auth_status)
         return []
 
     def _session_stopped(self, charger: ChargerFacts, e: ev.SessionStopped) -> list[Derived]:
@@ -236,11 +239,34 @@ class Facts:
                 ch.connectors[int(k)] = ConnectorFacts(*values)
 
 
+BLOCKED_STATUSES = frozenset({"Blocked", "Expired"})  # a card the registry refuses by name
+
+
+def _rejected(charger: str, connector: int | None, id_tag: str, status: str) -> list[Derived]:
+    """auth_rejected, and tag_blocked too when the tag was known and refused."""
+    details = {"id_tag": id_tag, "auth_status": status}
+    out = [Derived("auth_rejected", charger, connector, details)]
+    if status in BLOCKED_STATUSES:
+        out.append(Derived("tag_blocked", charger, connector, details))
+    return out
+
+
 _CHARGER_FIELDS = tuple(f.name for f in fields(ChargerFacts) if f.name != "connectors")
 _charger_row = attrgetter(*_CHARGER_FIELDS)
 _connector_row = attrgetter(*(f.name for f in fields(ConnectorFacts)))
 
 
+def _commissioning(e: ev.CommissioningRequested) -> list[Derived]:
+    details = {"vendor": e.vendor, "model": e.model, "serial_number": e.serial_number or ""}
+    return [Derived("pending_commissioning", e.charger_id, None, {**details, "remote": e.remote})]
+
+
+def _auth_lockout(e: ev.AuthLockedOut) -> list[Derived]:
+    details = {"address": e.address, "locked": e.locked, "failures": e.failures}
+    return [Derived("auth_lockout", e.charger_id, None, {**details, "reason": e.reason})]
+
+
+_UNMONITORED = {"commissioning": _commissioning, "auth_lockout": _auth_lockout}
 _HANDLERS = {
     "connected": Facts._connected,
     "disconnected": Facts._disconnected,

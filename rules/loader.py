@@ -28,7 +28,7 @@ from rules.conditions.session import SessionCondition
 from rules.conditions.sla import AvailabilityCondition, ResponseCondition
 from rules.engine import default_scope
 from rules.params import Override, make_override
-from rules.schema import PARAM_REF, ConditionSpec, RuleSpec
+from rules.schema import ACTION_SCOPES, PARAM_REF, ConditionSpec, RuleSpec
 
 PACKS = Path(__file__).parent / "packs"
 DOCS = "docs/rules.md"
@@ -290,6 +290,22 @@ def _check_rule(
                         name,
                     )
                 )
+    if spec.action is not None and scope not in ACTION_SCOPES:
+        errors.append(
+            rule.error(
+                f"an action is sent to a charger: the rule's scope must be "
+                f"{' or '.join(ACTION_SCOPES)}, not {scope}",
+                "action",
+            )
+        )
+    if spec.action is not None and spec.action.when == "pending" and spec.for_ == 0:
+        errors.append(
+            rule.error(
+                "when: pending needs a `for:` (without one the alert fires at once)",
+                "action",
+                "when",
+            )
+        )
     if spec.runbook_url is not None and not spec.runbook_url.startswith(("http://", "https://")):
         errors.append(rule.error("runbook_url must be an http(s) URL", "runbook_url"))
     return errors

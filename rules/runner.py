@@ -40,7 +40,8 @@ READ_BATCH = 1000
 PROGRESS_EVERY_S = 5.0  # while catching up on a long journal at start
 IDLE_WAKE_S = 1.0  # when idle, time still passes: check timers at least this often
 # ours; the notifier's; operators' remote commands
-SKIP = frozenset({"alert", "silence", "driver", "exclusion", "report", "command"})
+SKIP = frozenset({"alert", "silence", "driver", "exclusion", "report", "command", "upload"})
+SKIP |= {"remediation"}  # self-healing attempts (rules/healer.py)
 
 
 class RuleMetrics:

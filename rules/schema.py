@@ -33,9 +33,12 @@ COUNTABLE = (
     "status_change",  # a connector's status differs from its previous one
     "fault",  # a status report carrying a fault (Faulted, or an error code other than NoError)
     "auth_rejected",  # Authorize or StartTransaction answered with a status other than Accepted
+    "tag_blocked",  # ... answered Blocked or Expired: a blocked or expired card was presented
     "security_event",  # SecurityEventNotification (match: {type: [...]})
     "energy_backwards",  # the energy register decreased, or meterStop < meterStart
     "unknown_charger",  # a charger the config does not list connected
+    "pending_commissioning",  # an unknown charger admitted as pending sent BootNotification
+    "auth_lockout",  # failed OCPP handshake authentications locked an address or id out
     "connect",
     "disconnect",
 )
@@ -226,6 +229,30 @@ class SlaSpec(_Spec):
         return self
 
 
+# self-healing actions a rule may name (rules/healer.py): action -> the remote command it sends
+ACTIONS = {
+    "trigger-status": "trigger-message",  # ask for a StatusNotification (harmless)
+    "soft-reset": "reset",  # 1.6 Reset Soft / 2.0.1 Reset OnIdle: never during a session
+}
+ACTION_SCOPES = ("charger", "connector")  # an action is sent to the charger an alert names
+
+
+class ActionSpec(_Spec):
+    """What to try, once per alert, when the alert enters `when` (docs/rules.md, Actions).
+    Runs only when `rules.self_healing.enabled` is on (a monitor must not reset unasked)."""
+
+    do: str
+    when: Literal["pending", "firing"] = "firing"
+    max_per_day: int = Field(1, ge=1, le=100)  # per charger and UTC day, for this rule
+
+    @field_validator("do")
+    @classmethod
+    def _known_action(cls, value: str) -> str:
+        if value not in ACTIONS:
+            raise ValueError(f"unknown action {value!r} (known: {', '.join(ACTIONS)})")
+        return value
+
+
 KINDS = ("status", "measurand", "absent", "count", "session", "aggregate", "sla", "all", "any")
 
 
@@ -271,6 +298,7 @@ class RuleSpec(_Spec):
     annotations: dict[str, str] = Field(default_factory=dict)
     runbook_url: str | None = None
     params: dict[str, float | str] = Field(default_factory=dict)
+    action: ActionSpec | None = None  # self-healing (rules/healer.py); not part of the digest
 
     @field_validator("name")
     @classmethod

@@ -17,10 +17,15 @@ pytest_plugins = ["notify_servers", "alertmanager_server"]
 def make_config(data_dir: Path, yaml_text: str = "", **top: Any) -> Config:
     """A config on loopback with ephemeral ports, from optional YAML text."""
     config = parse_config(yaml_text) if yaml_text else Config()
+    security = config.ocpp.security
+    if "unknown_chargers" not in security.model_fields_set:
+        # tests connect chargers of any id; the ones about the policy set it themselves
+        security = security.model_copy(update={"unknown_chargers": "accept"})
+    ocpp = {"host": "127.0.0.1", "port": 0, "security": security}
     return config.model_copy(
         update={
             "data_dir": data_dir,
-            "ocpp": config.ocpp.model_copy(update={"host": "127.0.0.1", "port": 0}),
+            "ocpp": config.ocpp.model_copy(update=ocpp),
             "http": config.http.model_copy(update={"host": "127.0.0.1", "port": 0}),
             **top,
         }

@@ -84,6 +84,28 @@ class LibCharger(ChargePoint):
 
 
 @contextlib.asynccontextmanager
+async def app_charger(
+    app: Any, charger_id: str, cls: type, subprotocol: str = "ocpp1.6", **attrs: Any
+) -> AsyncIterator[Any]:
+    """A library ChargePoint of `cls` connected to the App, once its server has registered
+    the connection; `attrs` are set on it before it starts answering calls."""
+    async with connect(
+        ocpp_url(app.ocpp_port, charger_id), subprotocols=[subprotocol], compression=None
+    ) as ws:
+        cp = cls(charger_id, ws)
+        for name, value in attrs.items():
+            setattr(cp, name, value)
+        task = asyncio.create_task(cp.start())
+        await eventually(lambda: charger_id in app.ocpp.connections)
+        try:
+            yield cp
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+@contextlib.asynccontextmanager
 async def lib_charger(port: int, charger_id: str) -> AsyncIterator[LibCharger]:
     async with connect(
         ocpp_url(port, charger_id), subprotocols=["ocpp1.6"], compression=None
@@ -144,6 +166,8 @@ def spawn_collector(
             str(ocpp_port),
             "--http-port",
             str(http_port),
+            "--unknown-chargers",  # test chargers are registered nowhere
+            "accept",
             *extra,
         ],
         stdout=subprocess.PIPE,

@@ -5,21 +5,18 @@ raw sockets play the chargers that never answer, hang up or answer out of schema
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from helpers import eventually, ocpp_url, raw_charger
+from helpers import app_charger, eventually, raw_charger
 from helpers_v201 import journal
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as CP16
 from ocpp.v16 import call_result as r16
 from ocpp.v201 import ChargePoint as CP201
 from ocpp.v201 import call_result as r201
-from websockets.asyncio.client import connect
 
 from chargewatch.app import App
 
@@ -137,22 +134,9 @@ class Station201(CP201):
         return r201.RequestStopTransaction(status="Accepted")
 
 
-@contextlib.asynccontextmanager
-async def charger(app: App, cid: str, cls: type, subprotocol: str) -> AsyncIterator[Any]:
+def charger(app: App, cid: str, cls: type, subprotocol: str) -> Any:
     """A library ChargePoint connected to the App and registered with its OCPP server."""
-    async with connect(
-        ocpp_url(app.ocpp_port, cid), subprotocols=[subprotocol], compression=None
-    ) as ws:
-        cp = cls(cid, ws)
-        cp.received = []
-        task = asyncio.create_task(cp.start())
-        await eventually(lambda: cid in app.ocpp.connections)
-        try:
-            yield cp
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    return app_charger(app, cid, cls, subprotocol, received=[])
 
 
 async def post(http: httpx.AsyncClient, cid: str, name: str, body: dict, **q: Any) -> Any:
@@ -412,3 +396,22 @@ async def test_commands_change_nothing_of_the_charger_state(app, http) -> None:
         seen = app.state.chargers["CP-S"].last_seen
         assert (await post(http, "CP-S", "reset", {})).status_code == 200
         assert app.state.chargers["CP-S"].last_seen == seen
+
+
+async def test_the_journal_names_the_token_that_sent_a_command(start_app) -> None:
+    admin = "admin-token-0123456789"
+    app: App = await start_app(f'http: {{api_tokens: ["{admin}"]}}\n')
+    base = f"http://127.0.0.1:{app.http_port}"
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {admin}"}) as a:
+        made = await a.post("/api/v1/tokens", json={"name": "night-shift", "role": "operator"})
+    token = made.json()["token"]
+    async with (
+        httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http,
+        charger(app, "CP-BY", Charger16, "ocpp1.6"),
+    ):
+        assert (await post(http, "CP-BY", "reset", {"by": "ticket 42"})).status_code == 200
+        assert (await post(http, "CP-BY", "reset", {})).status_code == 200
+    assert [e["by"] for e in journal(app, "CP-BY", "command")] == [
+        "night-shift (ticket 42)",
+        "night-shift",
+    ]

@@ -28,7 +28,8 @@ class Collector:
         self.config = tmp / "chargewatch.yaml"
         self.config.write_text(
             f"data_dir: {self.data}\n"
-            f"ocpp: {{host: 127.0.0.1, port: {self.ocpp_port}}}\n"
+            f"ocpp: {{host: 127.0.0.1, port: {self.ocpp_port},"
+            f" security: {{unknown_chargers: accept}}}}\n"
             f"http: {{host: 127.0.0.1, port: {self.http_port}}}\n"
             f"influxdb: {{url: {influx_url}, api: v1, database: cw, flush_interval: 0.1,"
             f" retry_max_delay: 1, batch_size: 500}}\n"

@@ -91,6 +91,14 @@ EVENTS: list[ev.Event] = [
     ev.DiagnosticsStatusReported("CP", 10.0, status="Uploaded"),
     ev.FirmwareStatusReported("CP", 11.0, status="Installed", request_id=None),
     ev.LogStatusReported("CP", 12.0, status="Uploaded", request_id=4),
+    ev.Connected("CP", 3.0, remote="10.0.0.9:5000", protocol="ocpp2.0.1", commissioning=True),
+    ev.CommissioningRequested(
+        "CP", 3.5, vendor="V", model="M", serial_number="S1", remote="10.0.0.9:5000"
+    ),
+    ev.Disconnected("CP", 4.0, code=1000, reason="commissioned", commissioning=True),
+    ev.AuthLockedOut(
+        "CP-X", 5.0, address="10.0.0.7", locked="address", failures=5, reason="unauthorized"
+    ),
     ev.SecurityEventReported(
         "CP", 13.0, type="TamperDetectionActivated", charger_ts=12.5, tech_info="lid"
     ),
@@ -188,6 +196,35 @@ EVENTS: list[ev.Event] = [
         result={"status": "Accepted"},
         elapsed_ms=12.5,
         by="alice",
+    ),
+    ev.UploadReceived(
+        "CP",
+        14.995,
+        command="get-diagnostics",
+        filename="diag.tar.gz",
+        stored="20261202T135630Z-diag.tar.gz",
+        bytes=1024,
+        sha256="0" * 64,
+        content_type="application/octet-stream",
+        request_id=None,
+        remote="127.0.0.1",
+        by="alice",
+    ),
+    ev.RemediationTried(
+        "CP",
+        14.996,
+        connector_id=1,
+        rule="ConnectorFaulted",
+        fingerprint="ab12",
+        alert_state="firing",
+        action="soft-reset",
+        command="reset",
+        outcome="accepted",
+        status="Accepted",
+        reason=None,
+        spent=True,
+        summary="soft reset — Accepted",
+        by="self-heal:ConnectorFaulted",
     ),
     ev.Disconnected("CP", 14.0, code=1006, reason=""),
 ]

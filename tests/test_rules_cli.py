@@ -25,7 +25,7 @@ DUPLICATE = (
 
 def test_check_the_default_pack(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "check"]) == 0
-    assert capsys.readouterr().out.strip() == "19 rules in 4 files: OK"
+    assert capsys.readouterr().out.strip() == "22 rules in 4 files: OK"
 
 
 def test_check_reports_every_error_with_file_and_line(
@@ -57,7 +57,7 @@ def test_check_as_a_console_command() -> None:
         text=True,
         timeout=60,
     )
-    assert (run.returncode, run.stdout, run.stderr) == (0, "19 rules in 4 files: OK\n", "")
+    assert (run.returncode, run.stdout, run.stderr) == (0, "22 rules in 4 files: OK\n", "")
 
 
 def test_check_reports_errors_of_every_file(
@@ -105,7 +105,7 @@ def test_check_the_config_overrides(tmp_path: Path, capsys: pytest.CaptureFixtur
         "rules:\n  - name: Extra\n    condition: {status: {in: [Reserved]}}\n"
     )
     assert main(["rules", "check", "--config", str(config)]) == 0
-    assert capsys.readouterr().out.strip() == "20 rules in 5 files: OK"
+    assert capsys.readouterr().out.strip() == "23 rules in 5 files: OK"
 
 
 def test_check_files_against_a_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,7 +121,7 @@ def test_check_files_against_a_config(tmp_path: Path, capsys: pytest.CaptureFixt
         main(["rules", "check", str(extra), str(PACKS / "faults.yaml"), "--config", str(config)])
         == 0
     )
-    assert capsys.readouterr().out.strip() == "20 rules in 5 files: OK"
+    assert capsys.readouterr().out.strip() == "23 rules in 5 files: OK"
     config.write_text("rules:\n  builtin: false\n  disabled: [Flapping]\n")
     assert main(["rules", "check", str(extra), "--config", str(config)]) == 1
     assert capsys.readouterr().err.splitlines() == [

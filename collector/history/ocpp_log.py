@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from collector import framing
+from collector.handshake import MAX_CHARGER_ID, valid_charger_id
 from collector.v16.adapter import ERROR_CODES
 
 FORMATS = ("csv", "jsonl")
@@ -30,7 +31,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "direction": ("direction", "dir", "message_type", "type"),
     "message": ("message", "frame", "raw", "payload"),
 }
-MAX_CHARGER_ID = 48  # as the live server (collector/server.py) accepts
 MIN_TS, MAX_TS = 946684800.0, 4102444800.0  # 2000-01-01 .. 2100-01-01 UTC: anything else is a typo
 EPOCH_MS_ABOVE = 1e11  # a number this large is milliseconds (1e11 s is the year 5138)
 JSONL_PROBE_LINES = 100  # a .jsonl without a JSON object in its first lines is not JSON Lines
@@ -231,7 +231,7 @@ def _charger_id(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"charger id must be a string, got {value!r}")
     cid = value.strip()
-    if not cid or len(cid) > MAX_CHARGER_ID or not cid.isprintable():
+    if not valid_charger_id(cid):
         raise ValueError(f"charger id {value!r} must be 1 to {MAX_CHARGER_ID} printable characters")
     return cid
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from chargewatch import events as ev
 from chargewatch import store
+from chargewatch.authorization import Answer
 from chargewatch.state import TABLE_COLUMNS, Insert, LiveState, Upserts
 from collector import framing
 from collector import validation as v
@@ -70,6 +71,9 @@ class LoggedAuthorizer:
 
     def status(self, id_tag: str) -> str:
         return self.current
+
+    def answer(self, id_tag: str, now: float | None = None) -> Answer:
+        return Answer(self.current)
 
 
 @dataclass

@@ -174,10 +174,10 @@ class V16Adapter:
         return {}, [event]
 
     def _authorize(self, cid: str, p: dict[str, Any], now: float):
-        status = self.ctx.authorizer.status(p["idTag"])
+        answer = self.ctx.authorizer.answer(p["idTag"], now)
         return (
-            {"idTagInfo": {"status": status}},
-            [ev.Authorized(cid, now, id_tag=p["idTag"], status=status)],
+            {"idTagInfo": answer.id_tag_info()},
+            [ev.Authorized(cid, now, id_tag=p["idTag"], status=answer.status_16)],
         )
 
     def _start(self, cid: str, p: dict[str, Any], now: float):
@@ -186,11 +186,12 @@ class V16Adapter:
             raise v.PayloadError(v.VALUE, f"connectorId {connector} must be >= 1", "connectorId")
         started_at = parse_time(p["timestamp"], "timestamp")
         meter_start = float(p["meterStart"])
-        status = self.ctx.authorizer.status(id_tag)
+        answer = self.ctx.authorizer.answer(id_tag, now)
+        status, info = answer.status_16, answer.id_tag_info()
         state = self.ctx.state
         existing = state.find_session_start(cid, (connector, id_tag, started_at, meter_start))
         if existing is not None:  # the same start sent again: same transaction, no new session
-            return {"transactionId": int(existing), "idTagInfo": {"status": status}}, []
+            return {"transactionId": int(existing), "idTagInfo": info}, []
         events: list[ev.Event] = []
         charger = state.chargers.get(cid)
         previous = charger.connectors.get(connector) if charger else None
@@ -225,7 +226,7 @@ class V16Adapter:
                 auth_status=status,
             )
         )
-        return {"transactionId": txid, "idTagInfo": {"status": status}}, events
+        return {"transactionId": txid, "idTagInfo": info}, events
 
     def _stop(self, cid: str, p: dict[str, Any], now: float):
         session_id = str(p["transactionId"])
@@ -234,7 +235,7 @@ class V16Adapter:
         meter_stop = float(p["meterStop"])
         response: dict[str, Any] = {}
         if id_tag is not None:
-            response["idTagInfo"] = {"status": self.ctx.authorizer.status(id_tag)}
+            response["idTagInfo"] = self.ctx.authorizer.answer(id_tag, now).id_tag_info()
         state = self.ctx.state
         session = state.sessions.get(session_id)
         if session is None and state.recently_closed(session_id):

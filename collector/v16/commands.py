@@ -16,6 +16,7 @@ TRIGGERS = {
     "firmware-status": "FirmwareStatusNotification",
 }
 OTHER_VERSION_TRIGGERS = {"LogStatusNotification": "DiagnosticsStatusNotification"}
+MAX_ID_TAG = 20  # OCPP 1.6 IdToken is CiString20Type
 
 
 def _reset(p: c.Reset) -> tuple[str, dict[str, Any]]:
@@ -66,6 +67,50 @@ def _remote_stop(p: c.RemoteStop) -> tuple[str, dict[str, Any]]:
     return "RemoteStopTransaction", {"transactionId": transaction_id}
 
 
+def _get_diagnostics(p: c.GetDiagnostics) -> tuple[str, dict[str, Any]]:
+    if p.log_type != "diagnostics":
+        raise c.BadParams("OCPP 1.6 GetDiagnostics has no security log: leave log_type out")
+    if p.request_id is not None:
+        raise c.BadParams("OCPP 1.6 GetDiagnostics has no requestId: leave request_id out")
+    if p.location is None:
+        raise c.BadParams("GetDiagnostics needs a location")
+    return "GetDiagnostics", c.drop_none(
+        {
+            "location": p.location,
+            "retries": p.retries,
+            "retryInterval": p.retry_interval,
+            "startTime": c.ocpp_time(p.start_time),
+            "stopTime": c.ocpp_time(p.stop_time),
+        }
+    )
+
+
+def _local_list_entry(e: c.LocalListEntry) -> dict[str, Any]:
+    item: dict[str, Any] = {"idTag": e.id_tag}
+    if e.status is not None:  # no idTagInfo: a differential update removes the tag
+        info: dict[str, Any] = {"status": e.status}
+        if e.expiry is not None:
+            info["expiryDate"] = c.epoch_time(e.expiry)
+        if e.parent_id is not None and len(e.parent_id) <= MAX_ID_TAG:
+            info["parentIdTag"] = e.parent_id
+        item["idTagInfo"] = info
+    return item
+
+
+def _send_local_list(p: c.SendLocalList) -> tuple[str, dict[str, Any]]:
+    version, entries = c.local_list_of(p)
+    # a tag longer than CiString20Type cannot be presented by a 1.6 charger: left out
+    items = [_local_list_entry(e) for e in entries if len(e.id_tag) <= MAX_ID_TAG]
+    payload: dict[str, Any] = {"listVersion": version, "updateType": p.update_type.title()}
+    if items:  # a full update without a list empties the charger's
+        payload["localAuthorizationList"] = items
+    return "SendLocalList", payload
+
+
+def _get_local_list_version(p: c.GetLocalListVersion) -> tuple[str, dict[str, Any]]:
+    return "GetLocalListVersion", {}
+
+
 TRANSLATOR = c.Translator(
     "OCPP 1.6",
     "ocpp.v16",
@@ -79,6 +124,10 @@ TRANSLATOR = c.Translator(
         "change-configuration": _change_configuration,
         "remote-start": _remote_start,
         "remote-stop": _remote_stop,
+        "get-diagnostics": _get_diagnostics,
+        "get-log": _get_diagnostics,
+        "get-local-list-version": _get_local_list_version,
+        "send-local-list": _send_local_list,
     },
     {"get-variables": "get-configuration", "set-variables": "change-configuration"},
 )

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chargewatch import events as ev
+from chargewatch.authorization import ACCEPTED_ANSWER as ACCEPTED
 from collector import validation as v
 from collector.adapter import AdapterContext, HandlerError, iso, parse_time
 from collector.framing import BAD_STRUCTURE, INVALID_JSON, NOT_ARRAY, UNKNOWN_MESSAGE_TYPE
@@ -174,9 +175,9 @@ class V201Adapter:
 
     def _authorize(self, cid: str, p: dict[str, Any], now: float):
         id_tag = id_tag_of(p["idToken"])
-        status = self.ctx.authorizer.status(id_tag) if id_tag is not None else "Accepted"
-        event = ev.Authorized(cid, now, id_tag=id_tag or "", status=status)
-        return {"idTokenInfo": {"status": status}}, [event]
+        answer = self.ctx.authorizer.answer(id_tag, now) if id_tag is not None else ACCEPTED
+        event = ev.Authorized(cid, now, id_tag=id_tag or "", status=answer.status)
+        return {"idTokenInfo": answer.id_token_info()}, [event]
 
     def _notify_event(self, cid: str, p: dict[str, Any], now: float):
         parse_time(p["generatedAt"], "generatedAt")

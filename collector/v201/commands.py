@@ -88,6 +88,52 @@ def _remote_stop(p: c.RemoteStop) -> tuple[str, dict[str, Any]]:
     return "RequestStopTransaction", {"transactionId": p.transaction_id}
 
 
+def _get_log(p: c.GetDiagnostics) -> tuple[str, dict[str, Any]]:
+    if p.location is None:
+        raise c.BadParams("GetLog needs a location")
+    request_id = p.request_id
+    if request_id is None:
+        request_id = secrets.randbelow(2**31)  # the station echoes it in LogStatusNotification
+    log = {
+        "remoteLocation": p.location,
+        "oldestTimestamp": c.ocpp_time(p.start_time),
+        "latestTimestamp": c.ocpp_time(p.stop_time),
+    }
+    return "GetLog", c.drop_none(
+        {
+            "logType": "SecurityLog" if p.log_type == "security" else "DiagnosticsLog",
+            "requestId": request_id,
+            "log": c.drop_none(log),
+            "retries": p.retries,
+            "retryInterval": p.retry_interval,
+        }
+    )
+
+
+def _local_list_entry(e: c.LocalListEntry) -> dict[str, Any]:
+    item: dict[str, Any] = {"idToken": {"idToken": e.id_tag, "type": e.token_type}}
+    if e.status is not None:  # no idTokenInfo: a differential update removes the token
+        info: dict[str, Any] = {"status": e.status}
+        if e.expiry is not None:
+            info["cacheExpiryDateTime"] = c.epoch_time(e.expiry)
+        if e.parent_id is not None:
+            info["groupIdToken"] = {"idToken": e.parent_id, "type": "Central"}
+        item["idTokenInfo"] = info
+    return item
+
+
+def _send_local_list(p: c.SendLocalList) -> tuple[str, dict[str, Any]]:
+    version, entries = c.local_list_of(p)
+    payload: dict[str, Any] = {"versionNumber": version, "updateType": p.update_type.title()}
+    if entries:  # at least one item when given (minItems 1): none empties a full list
+        payload["localAuthorizationList"] = [_local_list_entry(e) for e in entries]
+    return "SendLocalList", payload
+
+
+def _get_local_list_version(p: c.GetLocalListVersion) -> tuple[str, dict[str, Any]]:
+    return "GetLocalListVersion", {}
+
+
 TRANSLATOR = c.Translator(
     "OCPP 2.0.1",
     "ocpp.v201",
@@ -101,6 +147,10 @@ TRANSLATOR = c.Translator(
         "set-variables": _set_variables,
         "remote-start": _remote_start,
         "remote-stop": _remote_stop,
+        "get-diagnostics": _get_log,
+        "get-log": _get_log,
+        "get-local-list-version": _get_local_list_version,
+        "send-local-list": _send_local_list,
     },
     {"get-configuration": "get-variables", "change-configuration": "set-variables"},
 )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chargewatch import events as ev
+from chargewatch.authorization import ACCEPTED_ANSWER as ACCEPTED
 from collector import validation as v
 from collector.adapter import AdapterContext, parse_time
 from collector.v201 import meter
@@ -94,8 +95,8 @@ class Transactions:
         id_tag = id_tag_of(p.get("idToken"))
         response: dict[str, Any] = {}
         if "idToken" in p:  # idTokenInfo is required whenever the request had an idToken
-            status = self.ctx.authorizer.status(id_tag) if id_tag is not None else "Accepted"
-            response["idTokenInfo"] = {"status": status}
+            answer = self.ctx.authorizer.answer(id_tag, now) if id_tag is not None else ACCEPTED
+            response["idTokenInfo"] = answer.id_token_info()
         # ---- repeats ------------------------------------------------------------------
         state = self.ctx.state
         session_id = session_id_of(cid, txid)
@@ -241,7 +242,9 @@ class Transactions:
                 ),
                 started_at=started_at,
                 reservation_id=p.get("reservationId"),
-                auth_status=self.ctx.authorizer.status(id_tag) if id_tag is not None else None,
+                auth_status=self.ctx.authorizer.answer(id_tag, now).status
+                if id_tag is not None
+                else None,
             )
         )
         return out

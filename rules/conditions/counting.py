@@ -25,6 +25,12 @@ EVENT_DETAILS = (
     "value_wh",
     "reason",
     "remote",
+    "vendor",
+    "model",
+    "serial_number",
+    "address",
+    "locked",
+    "failures",
 )
 
 
