@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from chargewatch import alert_store, store
 from chargewatch import events as ev
-from chargewatch import store
 from chargewatch.alerts import Alert
 from chargewatch.journal import Journal
 
@@ -167,7 +167,7 @@ def alerts_router(
             return {}
         conn = store.open_reader(db_path)
         with contextlib.closing(conn):
-            rows = store.remediations(conn, fingerprints)
+            rows = alert_store.remediations(conn, fingerprints)
         out: dict[str, list[RemediationOut]] = {}
         for row in rows:
             out.setdefault(row["fingerprint"], []).append(RemediationOut.of(row))
@@ -191,7 +191,7 @@ def alerts_router(
         """Past transitions (pending, firing, resolved, inactive, updates), newest first."""
         conn = store.open_reader(db_path)
         with contextlib.closing(conn):
-            rows = store.alert_history(conn, limit, before, fingerprint, alertname)
+            rows = alert_store.alert_history(conn, limit, before, fingerprint, alertname)
         items = [TransitionOut.of(r) for r in rows]
         return HistoryPage(items=items, next_before=items[-1].id if len(items) == limit else None)
 

@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from chargewatch import alert_store, store
 from chargewatch import events as ev
-from chargewatch import store
 from chargewatch.config import SelfHealingConfig
 from chargewatch.faults import SAFETY
 from chargewatch.journal import Journal, JournalError, wait_any
@@ -254,7 +254,7 @@ class Healer:
     # ---- the daily budget ------------------------------------------------------------------
     async def _load_budget(self, now: float) -> None:
         self._day = utc_day(now)
-        self._spent = await asyncio.to_thread(store.remediations_spent, self._db, self._day)
+        self._spent = await asyncio.to_thread(alert_store.remediations_spent, self._db, self._day)
 
     def _roll_day(self, now: float) -> None:
         if utc_day(now) != self._day:

@@ -26,8 +26,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from chargewatch import alert_store, store
 from chargewatch import events as ev
-from chargewatch import store
 from chargewatch.alerts import Alert, Transition
 from chargewatch.config import RulesConfig
 from chargewatch.journal import Journal, wait_any
@@ -116,7 +116,7 @@ class RuleRunner:
 
     async def start(self) -> None:
         """Restore the last snapshot and catch up on the journal before serving."""
-        saved = await asyncio.to_thread(store.read_rule_snapshot, self._db)
+        saved = await asyncio.to_thread(alert_store.read_rule_snapshot, self._db)
         now = self.clock()
         if saved is not None:
             position, data = saved
@@ -239,7 +239,7 @@ class RuleRunner:
         return [
             t
             for t in transitions
-            if not store.alert_transition_known(
+            if not alert_store.alert_transition_known(
                 self._db, t.alert.fingerprint, t.alert.state, t.previous, t.at
             )
         ]
@@ -248,7 +248,7 @@ class RuleRunner:
         started = time.perf_counter()
         data = json.dumps(self.engine.snapshot(), separators=(",", ":"))
         await asyncio.to_thread(
-            store.save_rule_snapshot, self._db, self.position, data, self.clock()
+            alert_store.save_rule_snapshot, self._db, self.position, data, self.clock()
         )
         self._snapshot_at = self.clock()
         self.metrics.snapshot_seconds.observe(time.perf_counter() - started)
