@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -127,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="OCPP endpoint; the charger id is appended (default %(default)s)",
     )
     _add_fleet_flags(sim, chargers=10)
+    sim.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="security profiles 1-2: HTTP Basic auth with the password in this environment "
+        "variable (one for the fleet; not a flag, so it stays out of `ps`)",
+    )
+    sim.add_argument("--ca-file", help="wss://: the CA that signed the server's certificate")
+    sim.add_argument(
+        "--cert-dir", help="profile 3: client certificates <dir>/<charger id>.pem and .key"
+    )
 
     rules_cli.add_parser(sub)
     ops_cli.add_parsers(sub)
@@ -223,15 +234,26 @@ def fleet_options(args: argparse.Namespace, url: str) -> FleetOptions:
         seed=args.seed,
         ocpp=args.ocpp,
         ocpp_201_share=args.ocpp_201_share,
+        password=_password_from_env(getattr(args, "password_env", None)),
+        ca_file=getattr(args, "ca_file", None),
+        cert_dir=getattr(args, "cert_dir", None),
     )
 
 
-async def _simulate(args: argparse.Namespace) -> None:
+def _password_from_env(name: str | None) -> str | None:
+    if name is None:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise ValueError(f"--password-env {name}: the environment variable is not set")
+    return value
+
+
+async def _simulate(options: FleetOptions) -> None:
     from collector.simulator import run_fleet
 
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    options = fleet_options(args, args.url)
     seen: Counter[str] = Counter()
     fleet = asyncio.create_task(run_fleet(options, stop, lambda _id, kind, _d: seen.update([kind])))
     started = time.monotonic()
@@ -273,7 +295,13 @@ def main(argv: list[str] | None = None) -> int:
             return report_cli.main(args, config_from_args)
         if args.command == "simulate":
             _setup_logging("WARNING")
-            _run_loop(_simulate(args))
+            try:
+                options = fleet_options(args, args.url)
+                options.validate()
+            except ValueError as exc:
+                print(f"chargewatch: simulate: {exc}", file=sys.stderr)
+                return 2
+            _run_loop(_simulate(options))
             return 0
         config = config_from_args(args)
         _setup_logging(config.log_level if args.command == "run" else "WARNING")

@@ -23,6 +23,7 @@ from websockets.exceptions import WebSocketException
 from collector.simulator.client import ConnectionLost, Link
 from collector.simulator.options import FleetOptions, FleetStats
 from collector.simulator.plan import ChargerPlan
+from collector.simulator.security import connect_kwargs
 from collector.simulator.steps import (
     CALL,
     CONNECT,
@@ -63,6 +64,7 @@ class SimulatedCharger:
     ) -> None:
         self.id = opts.charger_id(index)
         self.url = f"{opts.url.rstrip('/')}/{self.id}"
+        self.security = connect_kwargs(opts, self.id)  # how it signs in (security profiles)
         self.plan = ChargerPlan(opts, index, seed)
         self.interval = opts.meter_interval
         self.ticks = opts.ticks
@@ -151,7 +153,7 @@ class SimulatedCharger:
         return self.plan.steps()
 
     async def _open_link(self) -> Link:
-        return await Link.open(self.url, self)
+        return await Link.open(self.url, self, **self.security)
 
     def _payload(self, step: Step, timestamp: str) -> Any:
         txn = self._txn.get(step.session) if step.session is not None else None

@@ -59,7 +59,7 @@ class SimulatedChargerV201(SimulatedCharger):
         return self.translator.steps(self.plan.steps())
 
     async def _open_link(self) -> Link:
-        return await Link.open(self.url, self, SUBPROTOCOL, SimChargePointV201)
+        return await Link.open(self.url, self, SUBPROTOCOL, SimChargePointV201, **self.security)
 
     def _payload(self, step: Step, timestamp: str) -> Any:
         return build_call_v201(step, timestamp)

@@ -96,6 +96,7 @@ class Link:
         charger: ChargerHooks,
         subprotocol: str = "ocpp1.6",
         cp_class: Callable[[Any, ClientConnection], Any] | None = None,
+        **security: Any,  # collector/simulator/security.py: Basic auth header, TLS
     ) -> Link:
         ws = await connect(
             url,
@@ -103,6 +104,7 @@ class Link:
             compression=None,
             open_timeout=10,
             close_timeout=2,
+            **security,
         )
         cp = (cp_class or SimChargePoint)(charger, ws)
         reader = asyncio.create_task(cp.start(), name=f"{charger.id}-recv")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 OCPP_16: Final = "1.6"
@@ -31,7 +32,9 @@ class FleetOptions:
     ticks: float | None = None
     seed: int | None = None  # deterministic when set
     id_prefix: str = "SIM-"  # charger ids SIM-0001, SIM-0002, ...
-    password: str | None = None  # reserved for HTTP Basic (security profile 1); not used yet
+    password: str | None = None  # profiles 1-2: HTTP Basic auth as "<charger id>:<password>"
+    ca_file: str | None = None  # wss://: the CA of the server certificate (default: system's)
+    cert_dir: str | None = None  # profile 3: <dir>/<charger id>.pem and .key (client certs)
     ocpp: str = OCPP_16  # "1.6", "2.0.1", or "mixed" (ocpp_201_share of them speak 2.0.1)
     ocpp_201_share: float = 0.5  # with ocpp="mixed": the share of 2.0.1 chargers (0..1)
 
@@ -53,6 +56,12 @@ class FleetOptions:
             raise ValueError(f"ocpp must be one of {', '.join(OCPP_CHOICES)}")
         if not 0.0 <= self.ocpp_201_share <= 1.0:
             raise ValueError("ocpp_201_share must be a share between 0 and 1")
+        if (self.ca_file or self.cert_dir) and not self.url.startswith("wss://"):
+            raise ValueError("ca_file and cert_dir need a wss:// url")
+        if self.ca_file and not Path(self.ca_file).is_file():
+            raise ValueError(f"ca_file {self.ca_file} does not exist")
+        if self.cert_dir and not Path(self.cert_dir).is_dir():
+            raise ValueError(f"cert_dir {self.cert_dir} is not a directory")
 
     def charger_id(self, index: int) -> str:
         """Charger ids are 1-based so SIM-0001 is the first charger, as operators number them."""
