@@ -15,12 +15,9 @@ Upserts = dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]]
 Insert = tuple[str, tuple[Any, ...]]
 
 # journal kinds whose charger_id is "" or that say nothing about the charger's own state
-NOT_CHARGER_EVENTS = frozenset(
-    {"alert", "alert_ack", "alert_unack", "driver", "silence", "exclusion", "report", "command"}
-    | {"upload"}  # a file a charger uploaded: operators' history, not its state
-    | {"auth_lockout"}  # a refused handshake: any id can be tried, it is no charger's state
-    | {"remediation"}  # a self-healing attempt (rules/healer.py): the alert's record
-)
+NOT_CHARGER_EVENTS = ev.OPERATOR_KINDS | {
+    ev.AuthLockedOut.kind  # a refused handshake: any id can be tried, it is no charger's state
+}
 
 
 def project(event: ev.Event, up: Upserts, ins: list[Insert]) -> None:

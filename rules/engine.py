@@ -39,9 +39,10 @@ from rules.facts import Facts
 from rules.params import Override, ParamTable
 from rules.schema import ConditionSpec, RuleSpec
 
-# journal kinds that are not facts about chargers: our own transitions and the notifier's
-NOT_FACTS = frozenset({"alert", "silence", "driver", "exclusion", "report", "command", "upload"})
-NOT_FACTS |= {"remediation"}  # what a rule's self-healing action tried (rules/healer.py)
+# journal kinds that are not facts about chargers: our own transitions, the notifier's,
+# operators' (acknowledgements change alerts: `process` takes them before this check)
+NOT_FACTS = ev.OPERATOR_KINDS
+IGNORED = NOT_FACTS - {ev.AlertAcknowledged.kind, ev.AlertUnacknowledged.kind}
 MIN_STEP = 0.001  # seconds: the earliest a timer can be due after the engine's now
 _SPACES = re.compile(r"[ \t]{2,}")  # left where a template names a detail that was empty
 _BEFORE_STOP = re.compile(r"[ \t]+([.,;:)])")

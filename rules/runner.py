@@ -31,7 +31,7 @@ from chargewatch import events as ev
 from chargewatch.alerts import Alert, Transition
 from chargewatch.config import RulesConfig
 from chargewatch.journal import Journal, wait_any
-from rules.engine import Engine
+from rules.engine import IGNORED, Engine
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,7 @@ CONSUMER = "rules"
 READ_BATCH = 1000
 PROGRESS_EVERY_S = 5.0  # while catching up on a long journal at start
 IDLE_WAKE_S = 1.0  # when idle, time still passes: check timers at least this often
-# ours; the notifier's; operators' remote commands
-SKIP = frozenset({"alert", "silence", "driver", "exclusion", "report", "command", "upload"})
-SKIP |= {"remediation"}  # self-healing attempts (rules/healer.py)
+SKIP = IGNORED  # kinds the engine does nothing with: not even decoded
 
 
 class RuleMetrics:

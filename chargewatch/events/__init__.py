@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from chargewatch.events import operator as _operator
 from chargewatch.events.base import Event, Sample
 from chargewatch.events.charger import (
     OUR_DISCONNECTS,
@@ -84,6 +85,12 @@ EVENT_TYPES: dict[str, type[Event]] = {
     )
 }
 
+# what people and ChargeWatch itself did (events/operator.py): not a charger's own state,
+# not a fact the rules reason about; consumers skip or project these by this set
+OPERATOR_KINDS = frozenset(
+    cls.kind for cls in EVENT_TYPES.values() if cls.__module__ == _operator.__name__
+)
+
 
 def event_from_dict(kind: str, data: dict[str, Any]) -> Event:
     """Rebuild an event read back from the journal."""
@@ -111,6 +118,7 @@ class RawMessage:
 __all__ = [
     "EVENT_TYPES",
     "EXCLUSION_CATEGORIES",
+    "OPERATOR_KINDS",
     "OUR_DISCONNECTS",
     "REASON_COLLECTOR_RESTARTED",
     "REASON_COLLECTOR_STOPPING",
