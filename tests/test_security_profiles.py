@@ -5,6 +5,7 @@ ws:// to a TLS endpoint and TLS 1.1 refused; repeated failures locked out."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -19,7 +20,7 @@ import pytest
 from certs import Authority
 from helpers import call
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from chargewatch import credentials, store
 from chargewatch.app import App
@@ -213,3 +214,29 @@ async def test_a_cap_on_connections_per_address_and_a_handshake_timeout(start_ap
         assert await asyncio.wait_for(reader.read(), 5) == b""
     finally:
         writer.close()
+
+
+async def test_a_duplicate_connection_replaces_the_open_one_only_once_authenticated(
+    start_app, tmp_path: Path, caplog
+) -> None:
+    data = tmp_path / "data"
+    register(data, "CP-DUP", PASSWORD, 1)
+    app: App = await start_app("ocpp:\n  security:\n    profile: 1\n", data_dir=data)
+    url = f"ws://127.0.0.1:{app.ocpp_port}/ocpp"
+    good = basic("CP-DUP", PASSWORD)
+    async with connect(f"{url}/CP-DUP", subprotocols=["ocpp1.6"], additional_headers=good) as old:
+        assert (await call(old, "BootNotification", BOOT))[0] == 3
+        # an impostor without the password: refused, and the charger's connection untouched
+        bad = basic("CP-DUP", "an-impostors-guess!")
+        assert await refused(url, "CP-DUP", additional_headers=bad) == 401
+        assert (await call(old, "Heartbeat", {}))[0] == 3
+        with caplog.at_level("WARNING", logger="collector.server"):
+            async with connect(
+                f"{url}/CP-DUP", subprotocols=["ocpp1.6"], additional_headers=good
+            ) as new:
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(old.recv(), 5)
+                assert closed.value.rcvd is not None
+                assert closed.value.rcvd.reason == "replaced by a new connection"
+                assert (await call(new, "Heartbeat", {}))[0] == 3
+    assert "CP-DUP: new connection from" in caplog.text and "replaces the open one" in caplog.text
