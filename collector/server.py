@@ -41,6 +41,7 @@ class _Charger:
 
     __slots__ = (
         "adapter",
+        "boot_noted",
         "charger_id",
         "closed_because",
         "commissioning",
@@ -62,6 +63,7 @@ class _Charger:
         self.pending = PendingCalls()  # our calls (remote commands) awaiting an answer
         self.commissioning = commissioning  # unknown, admitted only to be commissioned
         self.closed_because: str | None = None  # why we closed it, when we did
+        self.boot_noted = 0.0  # when its last pending BootNotification was journaled
 
     def remember(self, message_id: str, answer: str) -> None:
         self.recent[message_id] = answer
@@ -214,6 +216,10 @@ class OcppServer:
                 "operator registers this charge point",
             )
         response, events = charger.adapter.handle(charger.charger_id, action, payload, now)
+        pending = {**response, "status": "Pending", "interval": COMMISSIONING_RETRY_S}
+        if now - charger.boot_noted < COMMISSIONING_RETRY_S / 2:
+            return pending, []  # it ignores the interval: answered, but not journaled again
+        charger.boot_noted = now
         boot = next(e for e in events if isinstance(e, ev.Booted))
         remote = ":".join(str(x) for x in (charger.ws.remote_address or ())[:2])
         request = ev.CommissioningRequested(
@@ -225,7 +231,7 @@ class OcppServer:
             firmware_version=boot.firmware_version,
             remote=remote,
         )
-        return {**response, "status": "Pending", "interval": COMMISSIONING_RETRY_S}, [request]
+        return pending, [request]
 
     # ---- our calls ---------------------------------------------------------------------
     def adapter_of(self, charger_id: str) -> Adapter:
