@@ -163,17 +163,19 @@ def run_test_ocpp(*args: str) -> subprocess.CompletedProcess[str]:
 async def test_the_independent_test_ocpp_client_with_each_profile(
     start_app, tmp_path: Path, pki
 ) -> None:
-    """test-ocpp (PyPI) boots and heartbeats as a charger: profile 2 with its password, and
-    profile 3 with its certificate; wrong credentials make it fail."""
+    """test-ocpp (PyPI) boots and heartbeats as a charger: profiles 1 and 2 with their
+    passwords (2 in both OCPP versions), profile 3 with its certificate; a wrong password, no
+    certificate, a certificate of another CN and an unknown id make it fail."""
     import asyncio
 
     ca, _ = pki
     data = tmp_path / "data"
+    register(data, "TO-1", PASSWORD, 1)
     register(data, "TO-2", PASSWORD, 2)
     conn = store.open_db(data / "chargewatch.db")
     credentials.save(conn, "TO-3", None, 3)  # a certificate, no password
     conn.close()
-    app: App = await start_app(tls_yaml(pki, 0), data_dir=data)
+    app: App = await start_app(tls_yaml(pki, 0) + "    unknown_chargers: reject\n", data_dir=data)
     wss = f"wss://127.0.0.1:{app.ocpp_port}/ocpp"
     cert = ca.issue("TO-3")
     ca_file = str(ca.pem.cert)
@@ -181,15 +183,26 @@ async def test_the_independent_test_ocpp_client_with_each_profile(
     def runs(*args: str) -> subprocess.CompletedProcess[str]:
         return run_test_ocpp(wss, *args, "--ca", ca_file, "--timeout", "10")
 
+    ok1 = await asyncio.to_thread(runs, "TO-1", "--password", PASSWORD)
+    assert ok1.returncode == 0, ok1.stdout + ok1.stderr
     ok2 = await asyncio.to_thread(runs, "TO-2", "--password", PASSWORD)
     assert ok2.returncode == 0, ok2.stdout + ok2.stderr
+    ok201 = await asyncio.to_thread(runs, "TO-2", "--password", PASSWORD, "--ocpp", "2.0.1")
+    assert ok201.returncode == 0, ok201.stdout + ok201.stderr
     bad2 = await asyncio.to_thread(runs, "TO-2", "--password", "wrong-password-xyz")
     assert bad2.returncode != 0
     ok3 = await asyncio.to_thread(runs, "TO-3", "--cert", str(cert.cert), "--key", str(cert.key))
     assert ok3.returncode == 0, ok3.stdout + ok3.stderr
     bad3 = await asyncio.to_thread(runs, "TO-3")  # no certificate
     assert bad3.returncode != 0
-    assert json.dumps(sorted(app.state.chargers)) == json.dumps(["TO-2", "TO-3"])
+    other = ca.issue("TO-4")  # signed by our CA, but for another charge point
+    wrong_cn = await asyncio.to_thread(
+        runs, "TO-3", "--cert", str(other.cert), "--key", str(other.key)
+    )
+    assert wrong_cn.returncode != 0
+    unknown = await asyncio.to_thread(runs, "TO-9", "--password", PASSWORD)
+    assert unknown.returncode != 0
+    assert json.dumps(sorted(app.state.chargers)) == json.dumps(["TO-1", "TO-2", "TO-3"])
 
 
 async def test_a_cap_on_connections_per_address_and_a_handshake_timeout(start_app) -> None:
