@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
 from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from chargewatch import __version__
 from chargewatch.access import Access
@@ -99,6 +99,9 @@ class ChargerOut(BaseModel):
     meter_serial_number: str | None
     protocol: str | None
     connected: bool
+    commissioning: bool = Field(
+        description="connected only to be commissioned: an unknown charger, its data refused"
+    )
     connected_since: datetime | None
     last_seen: datetime | None
     last_boot: datetime | None
@@ -124,6 +127,7 @@ class ChargerOut(BaseModel):
             meter_serial_number=ch.meter_serial_number,
             protocol=ch.protocol,
             connected=ch.connected,
+            commissioning=ch.commissioning,
             connected_since=_dt(ch.connected_since),
             last_seen=_dt(ch.last_seen),
             last_boot=_dt(ch.last_boot),

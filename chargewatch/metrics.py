@@ -118,6 +118,8 @@ class StateCollector(Collector):
         self._clock = clock
 
     def exported(self, charger: ChargerState, now: float) -> bool:
+        if charger.commissioning:
+            return False  # not one of ours yet: it would count as online on the dashboards
         if charger.connected:
             return True
         if self._configured is not None and charger.charger_id not in self._configured:

@@ -76,6 +76,9 @@ class ChargerState:
     )
     site: str | None = field(default=None, metadata=MEMORY_ONLY)
     messages: int = field(default=0, metadata=MEMORY_ONLY)
+    # connected only to be commissioned (unknown, ocpp.security.unknown_chargers: pending);
+    # memory only: a restart closes every connection anyway
+    commissioning: bool = field(default=False, metadata=MEMORY_ONLY)
     sessions_started: int = field(default=0, metadata=MEMORY_ONLY)
     recent_starts: OrderedDict[tuple[Any, ...], str] = field(
         default_factory=OrderedDict, metadata=MEMORY_ONLY, repr=False
@@ -191,12 +194,14 @@ class LiveState:
     def _connected(self, charger, e: ev.Connected, up, ins) -> None:
         charger.connected, charger.connected_since = True, e.ts
         charger.protocol, charger.remote = e.protocol, e.remote
+        charger.commissioning = e.commissioning
         ins.append(
             ("connection_history", (e.charger_id, e.ts, "up", e.remote, e.protocol, None, None))
         )
 
     def _disconnected(self, charger, e: ev.Disconnected, up, ins) -> None:
         charger.connected, charger.connected_since = False, None
+        charger.commissioning = False
         ins.append(
             (
                 "connection_history",

@@ -124,6 +124,11 @@ async def test_pending_commissioning_until_registered_over_the_api(start_app) ->
         await wait_alert(app, "ChargerPendingCommissioning")
         assert "UnknownCharger" not in await alert_names(app)
         async with api(app) as http:
+            shown = (await http.get("/api/v1/chargers/CP-NEW")).json()
+            metrics = (await http.get("/metrics")).text
+        assert shown["connected"] is True and shown["commissioning"] is True
+        assert 'chargewatch_charger_connected{charger="CP-NEW"' not in metrics  # not "online"
+        async with api(app) as http:
             registered = await http.put("/api/v1/credentials/CP-NEW", json={"profile": 0})
         assert registered.json()["released"] is True
         with pytest.raises(ConnectionClosed) as closed:
@@ -132,6 +137,7 @@ async def test_pending_commissioning_until_registered_over_the_api(start_app) ->
     async with raw_charger(app.ocpp_port, "CP-NEW") as ws:
         assert (await call(ws, "BootNotification", BOOT))[2]["status"] == "Accepted"
         assert (await call(ws, "Heartbeat", {}))[0] == 3
+        assert app.state.chargers["CP-NEW"].commissioning is False
 
 
 async def test_pending_2_0_1_station_and_profile_1_commissioning(start_app) -> None:
