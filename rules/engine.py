@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from string import Template
@@ -31,6 +30,7 @@ from chargewatch.alerts import (
     fingerprint,
 )
 from rules import snapshot
+from rules.annotations import render
 from rules.conditions import SCOPES, scope_kind
 from rules.conditions.base import ALL_KINDS, Condition, Context, Params, Verdict, build, resolve
 from rules.conditions.fleet import AggregateCondition
@@ -44,34 +44,12 @@ from rules.schema import ConditionSpec, RuleSpec
 NOT_FACTS = ev.OPERATOR_KINDS
 IGNORED = NOT_FACTS - {ev.AlertAcknowledged.kind, ev.AlertUnacknowledged.kind}
 MIN_STEP = 0.001  # seconds: the earliest a timer can be due after the engine's now
-_SPACES = re.compile(r"[ \t]{2,}")  # left where a template names a detail that was empty
-_BEFORE_STOP = re.compile(r"[ \t]+([.,;:)])")
-_EMPTY_BRACKETS = re.compile(r"\([ \t]*\)|\[[ \t]*\]")  # "($fault_category)" left empty
-
-
-def _tidy(text: str) -> str:
-    """Text as a person would write it after empty details were left out."""
-    text = _SPACES.sub(" ", _EMPTY_BRACKETS.sub("", text))
-    return _BEFORE_STOP.sub(r"\1", text).strip()
-
-
-class _Blank(dict):
-    """Template values: a detail a condition did not give renders as empty text."""
-
-    def __missing__(self, key: str) -> str:
-        return ""
 
 
 def default_scope(spec: ConditionSpec) -> str:
     if spec.kind in ("all", "any"):
         return default_scope(spec.spec[0])
     return SCOPES[scope_kind(spec.kind, spec.spec)][0]
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}" if abs(value) < 1e6 else f"{value:.0f}"
-    return str(value)
 
 
 @dataclass
@@ -284,11 +262,7 @@ class Engine:
         }
 
     def _annotate(self, rule: CompiledRule, alert: Alert, v: Verdict, params: Params) -> None:
-        values = _Blank({k: format_value(x) for k, x in params.items()})
-        values.update({k: format_value(x) for k, x in (v.details or {}).items()})
-        values.update(alert.labels)
-        values["value"] = "" if v.value is None else format_value(v.value)
-        alert.annotations = {k: _tidy(t.safe_substitute(values)) for k, t in rule.templates.items()}
+        alert.annotations = render(rule.templates, params, v.details, alert.labels, v.value)
 
     def _evaluate(self, rule: CompiledRule, key: Key, now: float) -> None:
         params = self._params(rule.index, key)

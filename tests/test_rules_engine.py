@@ -357,14 +357,17 @@ def test_dispatch_tables_leave_out_rules_an_event_kind_cannot_change() -> None:
 def test_blank_template_values_render_empty_and_tidy() -> None:
     from string import Template
 
-    from rules.engine import _Blank, _tidy
+    from rules.annotations import render, tidy
 
     text = Template("Reading $reading (limit $limit degC); reported $code $other.")
-    rendered = text.safe_substitute(_Blank({"limit": "70"}))
-    assert rendered == "Reading  (limit 70 degC); reported  ."
-    assert _tidy(rendered) == "Reading (limit 70 degC); reported."
-    assert _tidy("Faulted for 5 s (). Info: ") == "Faulted for 5 s. Info:"
-    assert _tidy("keeps $$ and (real) text") == "keeps $$ and (real) text"
+    assert render({"d": text}, {"limit": 70.0}, None, {}, None) == {
+        "d": "Reading (limit 70 degC); reported."
+    }
+    assert render({"d": Template("$value at $charger")}, {}, {}, {"charger": "CP"}, 1.5) == {
+        "d": "1.5 at CP"
+    }
+    assert tidy("Faulted for 5 s (). Info: ") == "Faulted for 5 s. Info:"
+    assert tidy("keeps $$ and (real) text") == "keeps $$ and (real) text"
 
 
 def test_same_transitions_with_acknowledgements_and_response_times() -> None:
