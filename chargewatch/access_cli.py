@@ -11,7 +11,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     audit.add_argument("--limit", type=_limit, default=50, help="default %(default)s")
     audit.add_argument("--before", type=int, help="an id from the previous page")
     audit.add_argument("--json", action="store_true", help="the API's JSON answer")
+
+
+def reported(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run an offline store command (`chargers`, `tags`): what refuses it (OpsError) exits
+    1, bad input (ValueError) 2, either said on stderr."""
+    try:
+        return run(args)
+    except (OpsError, ValueError) as exc:
+        print(f"chargewatch: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from chargewatch import credentials
-from chargewatch.access_cli import offline_store
+from chargewatch.access_cli import offline_store, reported
 from chargewatch.ops_client import OpsError
 
 COMMAND = "chargers"
@@ -45,11 +45,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except (OpsError, ValueError) as exc:
-        print(f"chargewatch: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ValueError) else 1
+    return reported(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from chargewatch import idtags
-from chargewatch.access_cli import offline_store
+from chargewatch.access_cli import offline_store, reported
 from chargewatch.ops_client import OpsError
 
 COMMAND = "tags"
@@ -63,11 +63,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except (OpsError, ValueError) as exc:
-        print(f"chargewatch: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ValueError) else 1
+    return reported(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:
