@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chargewatch import access as ac
 from chargewatch.access import Access, Principal
+from chargewatch.timestamps import utc_datetime
 
 PRINCIPAL = "chargewatch.principal"  # the scope key the endpoints read the caller from
 MAX_KEPT_BODY = 64 * 1024  # a larger request body is audited by its size only
@@ -137,10 +138,6 @@ def principal_of(request: Request) -> Principal:
     return request.scope.get(PRINCIPAL) or Principal(ac.ANONYMOUS, ac.ADMIN)
 
 
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=ac.NAME_PATTERN, description="who or what uses it, e.g. grafana")
@@ -184,7 +181,7 @@ class AuditPage(BaseModel):
 
 
 def _token_out(row: dict[str, Any]) -> TokenOut:
-    dates = {k: _dt(row.get(k)) for k in ("created", "last_used", "revoked")}
+    dates = {k: utc_datetime(row.get(k)) for k in ("created", "last_used", "revoked")}
     return TokenOut(**{**row, **dates})
 
 
@@ -215,9 +212,13 @@ def access_router(access: Access) -> APIRouter:
             raise HTTPException(409, str(exc)) from None
         now = time.time()
         return TokenCreated(
-            name=body.name, role=body.role, source="store", created=_dt(now), created_by=by,
+            name=body.name,
+            role=body.role,
+            source="store",
+            created=utc_datetime(now),
+            created_by=by,
             token=token,
-        )  # fmt: skip
+        )
 
     @router.delete(
         "/tokens/{name}",
@@ -240,7 +241,8 @@ def access_router(access: Access) -> APIRouter:
         ),
     ) -> AuditPage:
         """Every state-changing call, newest first: who, when, what, and the answer's status."""
-        items = [AuditEntry(**{**r, "at": _dt(r["at"])}) for r in access.audit(limit, before)]
+        rows = access.audit(limit, before)
+        items = [AuditEntry(**{**r, "at": utc_datetime(r["at"])}) for r in rows]
         return AuditPage(items=items, next_before=items[-1].id if len(items) == limit else None)
 
     return router

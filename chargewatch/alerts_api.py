@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,14 +21,11 @@ from chargewatch import alert_store, store
 from chargewatch import events as ev
 from chargewatch.alerts import Alert
 from chargewatch.journal import Journal
+from chargewatch.timestamps import utc_datetime
 
 
 class AlertSource(Protocol):
     def active(self) -> list[Alert]: ...
-
-
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 class RemediationOut(BaseModel):
@@ -49,7 +46,7 @@ class RemediationOut(BaseModel):
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> RemediationOut:
-        return cls(**{**row, "at": _dt(row["at"])})
+        return cls(**{**row, "at": utc_datetime(row["at"])})
 
 
 class AlertOut(BaseModel):
@@ -80,11 +77,11 @@ class AlertOut(BaseModel):
             labels=a.labels,
             annotations=a.annotations,
             value=a.value,
-            since=_dt(a.active_since),
-            fired_at=_dt(a.fired_at),
+            since=utc_datetime(a.active_since),
+            fired_at=utc_datetime(a.fired_at),
             explained_by=a.explained_by,
             acknowledged_by=a.acknowledged_by,
-            acknowledged_at=_dt(a.acknowledged_at),
+            acknowledged_at=utc_datetime(a.acknowledged_at),
             runbook_url=a.runbook_url,
             remediations=tried or [],
         )
@@ -111,7 +108,7 @@ class TransitionOut(BaseModel):
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> TransitionOut:
-        return cls(**{**row, "alertname": row["rule"], "at": _dt(row["at"])})
+        return cls(**{**row, "alertname": row["rule"], "at": utc_datetime(row["at"])})
 
 
 class HistoryPage(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
 from fastapi.security import HTTPBearer
@@ -17,10 +17,7 @@ from chargewatch.alerts_api import AlertSource, alerts_router
 from chargewatch.faults import chargex_code
 from chargewatch.journal import Journal
 from chargewatch.state import ChargerState, ConnectorState, LiveState, SessionState
-
-
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+from chargewatch.timestamps import utc_datetime
 
 
 class SessionOut(BaseModel):
@@ -45,7 +42,7 @@ class SessionOut(BaseModel):
             connector_id=s.connector_id,
             id_tag=s.id_tag,
             auth_status=s.auth_status,
-            started_at=_dt(s.started_at),
+            started_at=utc_datetime(s.started_at),
             meter_start_wh=s.meter_start_wh,
             meter_last_wh=s.meter_last_wh,
             energy_wh=energy,
@@ -78,9 +75,9 @@ class ConnectorOut(BaseModel):
             vendor_error_code=c.vendor_error_code,
             chargex_code=chargex_code(c.vendor_id, c.vendor_error_code),
             fault_category=c.fault_category,
-            since=_dt(c.since),
-            updated=_dt(c.updated),
-            charger_timestamp=_dt(c.charger_ts),
+            since=utc_datetime(c.since),
+            updated=utc_datetime(c.updated),
+            charger_timestamp=utc_datetime(c.charger_ts),
             open_session=SessionOut.of(session) if session else None,
         )
 
@@ -128,9 +125,9 @@ class ChargerOut(BaseModel):
             protocol=ch.protocol,
             connected=ch.connected,
             commissioning=ch.commissioning,
-            connected_since=_dt(ch.connected_since),
-            last_seen=_dt(ch.last_seen),
-            last_boot=_dt(ch.last_boot),
+            connected_since=utc_datetime(ch.connected_since),
+            last_seen=utc_datetime(ch.last_seen),
+            last_boot=utc_datetime(ch.last_boot),
             boot_count=ch.boot_count,
             heartbeat_interval=ch.heartbeat_interval,
             firmware_status=ch.firmware_status,

@@ -17,6 +17,7 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from chargewatch.idtags import DEFAULT_TOKEN_TYPE, ID_TAG_PATTERN, Tag, TagRegistry
+from chargewatch.timestamps import utc_datetime
 
 IdTag = Annotated[
     str,
@@ -67,10 +68,6 @@ class TagList(BaseModel):
     tags: list[TagOut]
 
 
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
 def _epoch(value: datetime | None) -> float | None:
     if value is None:
         return None
@@ -90,13 +87,13 @@ def tags_router(
             id_tag=tag.id_tag,
             status=tag.status,  # type: ignore[arg-type]
             effective=tag.status_at(time.time()).capitalize(),
-            expiry=_dt(tag.expiry),
+            expiry=utc_datetime(tag.expiry),
             parent_id=tag.parent_id,
             owner=tag.owner,
             owner_name=driver_name(tag.owner) if tag.owner else None,
             token_type=tag.token_type,
             note=tag.note,
-            updated=_dt(tag.updated) or datetime.now(UTC),
+            updated=utc_datetime(tag.updated) or datetime.now(UTC),
         )
 
     @router.get("", response_model=TagList)

@@ -11,7 +11,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -22,6 +22,7 @@ from chargewatch import events as ev
 from chargewatch import store
 from chargewatch.durations import parse_duration
 from chargewatch.journal import Journal
+from chargewatch.timestamps import utc_datetime
 from notifier import store as nstore
 from notifier.alertmanager import WebhookPayload, to_events
 from notifier.config import DEFAULT_DRIVER_NOTICES, Targets
@@ -31,10 +32,6 @@ from notifier.model import CONSOLE, FILE
 from notifier.runner import NotifierRunner
 from notifier.silences import Silence
 from notifier.targets import kind_of, redact
-
-
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 class SilenceIn(BaseModel):
@@ -156,7 +153,7 @@ def notifier_router(
     def out(row: dict[str, Any]) -> SilenceOut:
         s = Silence.from_dict(row)
         return SilenceOut(
-            **{**row, "starts_at": _dt(s.starts_at), "ends_at": _dt(s.ends_at)},
+            **{**row, "starts_at": utc_datetime(s.starts_at), "ends_at": utc_datetime(s.ends_at)},
             state=s.state(clock()),
         )
 
@@ -254,7 +251,7 @@ def notifier_router(
         with reader() as conn:
             rows = nstore.read_log(conn, limit, before, receiver, result)
             counts = nstore.counts(conn)
-        items = [LogEntry(**{**r, "at": _dt(r["at"])}) for r in rows]
+        items = [LogEntry(**{**r, "at": utc_datetime(r["at"])}) for r in rows]
         return LogPage(
             items=items,
             next_before=items[-1].id if len(items) == limit else None,
