@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from chargewatch.config import AuthorizationConfig
-from chargewatch.idtags import MAX_ID_TAG_16, OCPP_STATUS, TagRegistry
+from chargewatch.idtags import OCPP_STATUS, TagRegistry
+from collector import id_token_info as info
 
 ACCEPTED = "Accepted"
 # 2.0.1 has "Unknown" (AuthorizationStatusEnumType); 1.6 has no such status: Invalid
 STATUS_16 = {"Unknown": "Invalid"}
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(slots=True, frozen=True)
@@ -37,21 +33,11 @@ class Answer:
 
     def id_tag_info(self) -> dict[str, Any]:
         """OCPP 1.6 IdTagInfo."""
-        info: dict[str, Any] = {"status": STATUS_16.get(self.status, self.status)}
-        if self.expiry is not None:
-            info["expiryDate"] = _iso(self.expiry)
-        if self.parent_id is not None and len(self.parent_id) <= MAX_ID_TAG_16:
-            info["parentIdTag"] = self.parent_id  # CiString20Type: a longer one is left out
-        return info
+        return info.id_tag_info(self.status_16, self.expiry, self.parent_id)
 
     def id_token_info(self) -> dict[str, Any]:
-        """OCPP 2.0.1 IdTokenInfoType (the group is a Central token: our registry's id)."""
-        info: dict[str, Any] = {"status": self.status}
-        if self.expiry is not None:
-            info["cacheExpiryDateTime"] = _iso(self.expiry)
-        if self.parent_id is not None:
-            info["groupIdToken"] = {"idToken": self.parent_id, "type": "Central"}
-        return info
+        """OCPP 2.0.1 IdTokenInfoType."""
+        return info.id_token_info(self.status, self.expiry, self.parent_id)
 
     @property
     def status_16(self) -> str:

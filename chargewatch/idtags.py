@@ -32,7 +32,6 @@ from chargewatch import store
 STATUSES = ("accepted", "blocked", "expired", "invalid")
 OCPP_STATUS = {s: s.capitalize() for s in STATUSES}  # the idTagInfo / idTokenInfo status
 MAX_ID_TAG = 36  # OCPP 2.0.1 IdTokenType.idToken
-MAX_ID_TAG_16 = 20  # OCPP 1.6 CiString20Type
 # printable ASCII without spaces or '/': a tag is also a path segment of /api/v1/tags/{id}
 ID_TAG_PATTERN = r"^[!-.0-~]{1,36}$"
 TOKEN_TYPES = ("Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress")

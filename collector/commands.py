@@ -138,11 +138,6 @@ def local_list_of(p: SendLocalList) -> tuple[int, list[LocalListEntry]]:
     return p.list_version, p.entries
 
 
-def epoch_time(ts: float) -> str:
-    """Epoch seconds as an OCPP dateTime (UTC, Z)."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 class GetDiagnostics(Command):
     """1.6 GetDiagnostics / 2.0.1 GetLog: the charger uploads a file to `location`."""
 

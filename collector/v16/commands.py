@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from collector import commands as c
+from collector.id_token_info import MAX_ID_TAG_16, id_tag_info
 
 # neutral trigger names -> the 1.6 MessageTrigger (the 1.6 names themselves are accepted too)
 TRIGGERS = {
@@ -16,7 +17,6 @@ TRIGGERS = {
     "firmware-status": "FirmwareStatusNotification",
 }
 OTHER_VERSION_TRIGGERS = {"LogStatusNotification": "DiagnosticsStatusNotification"}
-MAX_ID_TAG = 20  # OCPP 1.6 IdToken is CiString20Type
 
 
 def _reset(p: c.Reset) -> tuple[str, dict[str, Any]]:
@@ -88,19 +88,14 @@ def _get_diagnostics(p: c.GetDiagnostics) -> tuple[str, dict[str, Any]]:
 def _local_list_entry(e: c.LocalListEntry) -> dict[str, Any]:
     item: dict[str, Any] = {"idTag": e.id_tag}
     if e.status is not None:  # no idTagInfo: a differential update removes the tag
-        info: dict[str, Any] = {"status": e.status}
-        if e.expiry is not None:
-            info["expiryDate"] = c.epoch_time(e.expiry)
-        if e.parent_id is not None and len(e.parent_id) <= MAX_ID_TAG:
-            info["parentIdTag"] = e.parent_id
-        item["idTagInfo"] = info
+        item["idTagInfo"] = id_tag_info(e.status, e.expiry, e.parent_id)
     return item
 
 
 def _send_local_list(p: c.SendLocalList) -> tuple[str, dict[str, Any]]:
     version, entries = c.local_list_of(p)
     # a tag longer than CiString20Type cannot be presented by a 1.6 charger: left out
-    items = [_local_list_entry(e) for e in entries if len(e.id_tag) <= MAX_ID_TAG]
+    items = [_local_list_entry(e) for e in entries if len(e.id_tag) <= MAX_ID_TAG_16]
     payload: dict[str, Any] = {"listVersion": version, "updateType": p.update_type.title()}
     if items:  # a full update without a list empties the charger's
         payload["localAuthorizationList"] = items

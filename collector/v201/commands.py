@@ -9,6 +9,7 @@ import secrets
 from typing import Any
 
 from collector import commands as c
+from collector.id_token_info import id_token_info
 
 # neutral trigger names -> the 2.0.1 MessageTrigger (the 2.0.1 names themselves are accepted)
 TRIGGERS = {
@@ -113,12 +114,7 @@ def _get_log(p: c.GetDiagnostics) -> tuple[str, dict[str, Any]]:
 def _local_list_entry(e: c.LocalListEntry) -> dict[str, Any]:
     item: dict[str, Any] = {"idToken": {"idToken": e.id_tag, "type": e.token_type}}
     if e.status is not None:  # no idTokenInfo: a differential update removes the token
-        info: dict[str, Any] = {"status": e.status}
-        if e.expiry is not None:
-            info["cacheExpiryDateTime"] = c.epoch_time(e.expiry)
-        if e.parent_id is not None:
-            info["groupIdToken"] = {"idToken": e.parent_id, "type": "Central"}
-        item["idTokenInfo"] = info
+        item["idTokenInfo"] = id_token_info(e.status, e.expiry, e.parent_id)
     return item
 
 
