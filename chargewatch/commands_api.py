@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from chargewatch import access as ac
 from chargewatch.access_api import principal_of
+from chargewatch.api import Problem
 from chargewatch.uploads import UploadStore
 from collector import commander as cmd
 from collector.commands import COMMANDS, UPLOADS, BadParams, Command, Unsupported
@@ -38,10 +39,6 @@ class CommandOut(BaseModel):
     elapsed_ms: float | None
     # get-diagnostics / get-log without a location: where the charger was told to upload
     upload_url: str | None = None
-
-
-class Problem(BaseModel):
-    detail: str
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -7,7 +7,7 @@ on purpose: a charger has no API token; the ticket in the path is its one-time c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -16,12 +16,10 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
+from chargewatch.api import Problem
 from chargewatch.state import LiveState
+from chargewatch.timestamps import utc_datetime
 from chargewatch.uploads import PREFIX, UploadRefused, UploadStore
-
-
-class Problem(BaseModel):
-    detail: str
 
 
 class UploadOut(BaseModel):
@@ -147,7 +145,7 @@ def uploads_router(store: UploadStore, state: LiveState) -> APIRouter:
             StoredOut(
                 name=f.name,
                 bytes=f.bytes,
-                received=datetime.fromtimestamp(f.received, UTC),
+                received=utc_datetime(f.received),
                 path=f"/api/v1/chargers/{cid}/uploads/{quote(f.name, safe='')}",
             )
             for f in files_of(charger_id)
